@@ -1,0 +1,40 @@
+// Turning a decoded record into the output contract: one JSON object per line, per
+// docs/log-record.schema.json. Used by the sidecar, `shmlog ring tail` and the library's
+// stderr fallback, so all three print the same lines.
+#pragma once
+
+#include <shmlog/reader.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shmlog {
+
+// Context keys whose values are replaced by "[REDACTED]" unless configured otherwise. A key
+// matches when, lower-cased, it contains one of these.
+std::vector<std::string> default_redact_keys();
+
+struct JsonOptions {
+  std::vector<std::string> redact_keys = default_redact_keys();
+  // Longer messages are cut at a UTF-8 boundary and end in kTruncationMarker.
+  std::size_t max_message_bytes = 65536;
+};
+
+inline constexpr std::string_view kTruncationMarker = "…[truncated]";
+
+// The record's message: its template with the arguments formatted fmt-style. A template the
+// arguments do not fit (a hostile or mismatched site) is printed with its raw arguments appended
+// rather than dropped.
+void render_message(const RecordView& rec, std::string& out);
+
+// Appends the record's JSON line, '\n' included, to `out`. Strings are strict JSON: control
+// characters (newlines, ANSI escapes) are escaped and invalid UTF-8 becomes U+FFFD, so a
+// message can never forge a second line.
+void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOptions& options,
+                      std::string& out);
+
+// Replaces invalid UTF-8 sequences in `in` by U+FFFD; returns true if anything was replaced.
+bool sanitize_utf8(std::string_view in, std::string& out);
+
+}  // namespace shmlog
