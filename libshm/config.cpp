@@ -55,12 +55,12 @@ const std::vector<Row>& rows() {
                    c.service = std::string(v);
                    return Ok{};
                  }});
-    t.push_back({{"SHMLOG_RING_BYTES", "8MiB", "64KiB to 4GiB, e.g. 8MiB, 512k, 1G",
+    t.push_back({{"SHMLOG_RING_BYTES", "8MiB", "8KiB to 4GiB, e.g. 8MiB, 512k, 1G",
                   "Lane data bytes of the whole ring, split over the lanes."},
                  [](Config& c, std::string_view v) -> Status {
                    auto n = parse_bytes(v);
-                   if (!n || *n < (64u << 10) || *n > (4ull << 30))
-                     return bad("SHMLOG_RING_BYTES", v, "a size from 64KiB to 4GiB, e.g. 8MiB, 512k, 1G");
+                   if (!n || *n < (8u << 10) || *n > (4ull << 30))
+                     return bad("SHMLOG_RING_BYTES", v, "a size from 8KiB to 4GiB, e.g. 8MiB, 512k, 1G");
                    c.ring_bytes = *n;
                    return Ok{};
                  }});
@@ -204,7 +204,7 @@ Status Config::validate() const {
   };
   if (dir.empty()) return fail("dir", "a non-empty directory path");
   if (service.size() >= ring::kIdentityBytes) return fail("service", "at most 63 bytes");
-  if (ring_bytes < (64u << 10) || ring_bytes > (4ull << 30)) return fail("ring_bytes", "64KiB to 4GiB");
+  if (ring_bytes < (8u << 10) || ring_bytes > (4ull << 30)) return fail("ring_bytes", "8KiB to 4GiB");
   if (lanes < 2 || lanes > ring::kMaxLanes) return fail("lanes", "2 to 1024");
   if (ring_bytes / lanes < ring::kMinLaneBytes)
     return fail("ring_bytes / lanes", "at least 4096 bytes per lane");

@@ -469,6 +469,12 @@ inline void Logger::log_site(std::uint32_t site, std::uint16_t flags_extra, std:
   const std::uint32_t size = ring::align_record(ring::kRecordHeaderBytes + bytes);
 
   if (w.mode == LaneMode::own) [[likely]] {
+    // Only records with strings or context vary in size; the rest are known to fit.
+    constexpr bool kVariable = (false || ... || !std::is_arithmetic_v<std::remove_cvref_t<Args>>);
+    if ((kVariable || (flags & ring::kHasContext)) && size > w.max_record) [[unlikely]] {
+      drop_record(w, L);
+      return;
+    }
     std::byte* rec = reserve(w, size, L);
     if (rec == nullptr) [[unlikely]]
       return;  // dropped and counted by reserve_slow

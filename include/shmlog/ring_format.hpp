@@ -16,7 +16,8 @@
 //      *next* record (so a reader always stops there), then stores the commit word with
 //      memory_order_release. That store is the commit: a nonzero length means "complete".
 //   3. A record never straddles the end of the lane buffer: a padding record fills the tail
-//      and the record starts again at offset 0.
+//      and the record starts again at offset 0. A log record is at most lane_bytes / 4 bytes
+//      (kMaxRecordShare), so a reader can size its buffers by the lane.
 //   A producer that dies between 2's body writes and its commit store leaves a zero commit
 //   word, which no reader ever emits.
 //
@@ -129,6 +130,7 @@ struct alignas(kCacheLine) LaneDescriptor {
 
 // Record header: the first bytes of every record, 8-byte aligned. `commit` is written last.
 inline constexpr std::uint32_t kRecordAlign = 8;
+inline constexpr std::uint32_t kMaxRecordShare = 4;  // a log record is at most lane_bytes / 4
 
 enum class RecordKind : std::uint8_t { log = 1, padding = 2 };
 

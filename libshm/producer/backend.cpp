@@ -3,6 +3,7 @@
 #include "producer/fallback.hpp"
 #include "producer/open_ring.hpp"
 #include "producer/site_registry.hpp"
+#include "producer/stderr_write.hpp"
 
 #include <shmlog/logger.hpp>
 #include <shmlog/trace.hpp>
@@ -98,9 +99,9 @@ void start_locked(Process& p, const Config& config) {
   }
   SiteRegistry::instance().attach(nullptr);
   p.fallback = make_fallback(config);
-  std::fprintf(stderr, "shmlog: no ring in SHMLOG_DIR=%s (%s); logging %s instead\n", config.dir.c_str(),
-               created.error().message.c_str(),
-               config.fallback == FallbackSink::stderr_json ? "JSON lines to stderr" : "nowhere (discard)");
+  notice("no ring in SHMLOG_DIR=%s (%s); logging %s instead", config.dir.c_str(),
+         created.error().message.c_str(),
+         config.fallback == FallbackSink::stderr_json ? "JSON lines to stderr" : "nowhere (discard)");
   p.fallback_level.store(static_cast<std::uint32_t>(config.level), std::memory_order_relaxed);
   publish(new ActiveRing{&p.fallback_level, p.generation});  // one small leak per restart
 }
@@ -109,7 +110,7 @@ void ensure_started(Process& p) {
   if (p.started) return;
   std::string problems;
   Config config = config_from_env_lenient(problems);
-  if (!problems.empty()) std::fprintf(stderr, "shmlog: ignoring invalid settings: %s\n", problems.c_str());
+  if (!problems.empty()) notice("ignoring invalid settings: %s", problems.c_str());
   start_locked(p, config);
 }
 
@@ -151,6 +152,10 @@ bool claim_own_lane(LaneWriter& w, OpenRing& r, std::uint32_t tid) noexcept {
 void write_record(LaneWriter& s, Level level, std::uint32_t site, std::uint32_t tid, std::uint16_t logger_id,
                   const std::byte* payload, std::uint32_t payload_bytes, std::uint16_t flags) noexcept {
   const std::uint32_t size = ring::align_record(std::uint64_t{ring::kRecordHeaderBytes} + payload_bytes);
+  if (size > s.max_record) {
+    drop_record(s, level);
+    return;
+  }
   std::byte* rec = reserve(s, size, level);
   if (rec == nullptr) return;
   auto* h = reinterpret_cast<ring::RecordHeader*>(rec);
@@ -207,9 +212,13 @@ void acquire_lane(LaneWriter& w) noexcept {
   }
 }
 
+void drop_record(LaneWriter& w, Level level) noexcept {
+  count_drop(w, level);
+}
+
 std::byte* reserve_slow(LaneWriter& w, std::uint32_t size, Level level) noexcept {
   const std::uint64_t lane_bytes = w.mask + 1;
-  if (size + ring::kRecordAlign > lane_bytes / 4) {  // larger than any record may be
+  if (size > w.max_record) {  // the caller checks variable-size records; this catches the rest
     count_drop(w, level);
     return nullptr;
   }

@@ -1,9 +1,8 @@
 #include "producer/fallback.hpp"
 
 #include "producer/site_registry.hpp"
+#include "producer/stderr_write.hpp"
 
-#include <cerrno>
-#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -16,30 +15,6 @@ namespace {
 std::string env_or(const char* name, std::string fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::string(v) : fallback;
-}
-
-// A closed stderr pipe must not kill the app with SIGPIPE: block it around the write and
-// swallow the one our write raised.
-void write_all(std::string_view s) noexcept {
-  sigset_t pipe_set, old;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  bool epipe = false;
-  while (!s.empty()) {
-    ssize_t n = ::write(STDERR_FILENO, s.data(), s.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      epipe = errno == EPIPE;
-      break;
-    }
-    s.remove_prefix(static_cast<std::size_t>(n));
-  }
-  if (epipe) {
-    timespec zero{};
-    sigtimedwait(&pipe_set, nullptr, &zero);
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 }  // namespace
@@ -83,7 +58,7 @@ void FallbackWriter::emit(Level level, std::uint32_t site, std::uint32_t tid, st
       view_.timestamp_ns = h->timestamp;
       append_json_line(view_, identity_, options_, line_);
     }
-    write_all(line_);
+    write_stderr(line_);
   } catch (...) {
     // Out of memory while formatting: nothing sensible left to do but not crash.
   }

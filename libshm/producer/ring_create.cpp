@@ -135,6 +135,7 @@ void attach_writer(LaneWriter& w, OpenRing& r, std::uint32_t lane, LaneMode mode
   w.tsc = r.tsc;
   w.max_string = r.max_string_bytes;
   w.block_timeout_us = r.block_timeout_us;
+  w.max_record = r.max_record_bytes;
 }
 
 Result<std::unique_ptr<OpenRing>> create_ring(const Config& config, std::uint32_t generation) {
@@ -219,7 +220,7 @@ Result<std::unique_ptr<OpenRing>> create_ring(const Config& config, std::uint32_
   r->lanes[ring::kSharedLane].owner_tid.store(ring::kSharedLaneOwner, std::memory_order_relaxed);
   r->headroom_bytes =
       (layout.lane_bytes * config.headroom_percent / 100) & ~std::uint64_t{ring::kRecordAlign - 1};
-  r->max_record_bytes = static_cast<std::uint32_t>(layout.lane_bytes / 4);
+  r->max_record_bytes = static_cast<std::uint32_t>(layout.lane_bytes / ring::kMaxRecordShare);
   r->max_string_bytes = std::min(config.max_string_bytes, r->max_record_bytes / 2);
   r->block_timeout_us =
       config.overflow == OverflowPolicy::block

@@ -1,6 +1,7 @@
 #include "producer/site_registry.hpp"
 
 #include "producer/open_ring.hpp"
+#include "producer/stderr_write.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -113,10 +114,10 @@ bool SiteRegistry::append_entry(const void* fixed, std::uint32_t fixed_bytes,
     ring_->header->sites_dropped.fetch_add(1, std::memory_order_relaxed);
     if (!warned_full_) {
       warned_full_ = true;
-      std::fprintf(stderr,
-                   "shmlog: the call-site registry of %s is full (%llu bytes); records of new call sites "
-                   "will show as unknown sites. Raise Config::sites_bytes.\n",
-                   ring_->path.c_str(), static_cast<unsigned long long>(ring_->layout.sites_bytes));
+      notice(
+          "the call-site registry of %s is full (%llu bytes); records of new call sites will show as unknown "
+          "sites. Raise Config::sites_bytes.",
+          ring_->path.c_str(), static_cast<unsigned long long>(ring_->layout.sites_bytes));
     }
     return false;
   }

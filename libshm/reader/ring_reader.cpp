@@ -205,7 +205,7 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
   const std::uint64_t lane_bytes = info_.lane_bytes;
   const std::uint64_t mask = lane_bytes - 1;
   // A batch must hold at least one record of the largest size a producer writes.
-  max_bytes = std::max<std::size_t>(max_bytes, lane_bytes / 4 + ring::kRecordAlign);
+  max_bytes = std::max<std::size_t>(max_bytes, lane_bytes / ring::kMaxRecordShare);
   batch.lane = lane;
   batch.records.clear();
   batch.records.reserve(max_records);
@@ -247,6 +247,12 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
       if (kind != static_cast<std::uint8_t>(ring::RecordKind::log) || length < ring::kRecordHeaderBytes) {
         problem = "unknown record kind or short record";
         bad_value = commit;
+        return;
+      }
+      if (length >
+          lane_bytes / ring::kMaxRecordShare) {  // producers never write one this large (ring_format.hpp)
+        problem = "record larger than a quarter lane";
+        bad_value = length;
         return;
       }
       if (used + length > max_bytes) break;

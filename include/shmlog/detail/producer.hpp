@@ -49,6 +49,7 @@ struct LaneWriter {
   std::uint32_t generation;
   std::uint32_t max_string;        // longer strings are cut and the record flagged truncated
   std::uint32_t block_timeout_us;  // overflow policy: 0 drops at once, else waits this long
+  std::uint32_t max_record;        // a quarter lane: readers size their batches by it
   LaneMode mode;
   bool tsc;  // stamp with the TSC (else CLOCK_REALTIME nanoseconds)
 };
@@ -61,6 +62,8 @@ void acquire_lane(LaneWriter& w) noexcept;
 // writes a padding record if needed, applies the overflow policy. Null means dropped (counted).
 std::byte* reserve_slow(LaneWriter& w, std::uint32_t size, Level level) noexcept;
 void wake_consumer(LaneWriter& w) noexcept;
+// Counts a record that cannot be written at all (larger than max_record).
+void drop_record(LaneWriter& w, Level level) noexcept;
 
 inline std::uint64_t now_ticks(bool tsc) noexcept {
 #if defined(__x86_64__)
