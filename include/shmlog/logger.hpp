@@ -160,20 +160,27 @@ struct SiteKey {
 std::uint32_t site_id(const SiteKey& key) noexcept;
 }  // namespace detail
 
-template <typename... Args>
-struct FormatString {
-  template <typename S>
-  requires std::is_convertible_v<const S&, std::string_view>
-  consteval FormatString(const S& s, const char* file_ = __builtin_FILE(),  // NOLINT: implicit
-                         const char* function_ = __builtin_FUNCTION(), unsigned line_ = __builtin_LINE())
-      : text(s), file(file_), function(function_), line(line_) {
-    if (detail::count_fields(text) != static_cast<int>(detail::Signature<Args...>::count))
-      detail::format_string_mismatch();  // "{}" fields and arguments differ in number
-  }
+namespace detail {
+// Where a call is and what it says: the non-template part of FormatString, so the site cache's
+// miss path can take it by reference.
+struct SiteText {
   std::string_view text;
   const char* file;
   const char* function;
   unsigned line;
+};
+}  // namespace detail
+
+template <typename... Args>
+struct FormatString : detail::SiteText {
+  template <typename S>
+  requires std::is_convertible_v<const S&, std::string_view>
+  consteval FormatString(const S& s, const char* file_ = __builtin_FILE(),  // NOLINT: implicit
+                         const char* function_ = __builtin_FUNCTION(), unsigned line_ = __builtin_LINE())
+      : detail::SiteText{s, file_, function_, line_} {
+    if (detail::count_fields(text) != static_cast<int>(detail::Signature<Args...>::count))
+      detail::format_string_mismatch();  // "{}" fields and arguments differ in number
+  }
 };
 
 class ScopedTimer;
@@ -189,27 +196,33 @@ class Logger {
   Logger with_context(const KVs&... kvs) const;
 
   template <typename... Args>
-  void trace(FormatString<std::type_identity_t<Args>...> f, const Args&... args) const noexcept {
+  [[gnu::always_inline]] void trace(FormatString<std::type_identity_t<Args>...> f,
+                                    const Args&... args) const noexcept {
     log<Level::trace>(f, args...);
   }
   template <typename... Args>
-  void debug(FormatString<std::type_identity_t<Args>...> f, const Args&... args) const noexcept {
+  [[gnu::always_inline]] void debug(FormatString<std::type_identity_t<Args>...> f,
+                                    const Args&... args) const noexcept {
     log<Level::debug>(f, args...);
   }
   template <typename... Args>
-  void info(FormatString<std::type_identity_t<Args>...> f, const Args&... args) const noexcept {
+  [[gnu::always_inline]] void info(FormatString<std::type_identity_t<Args>...> f,
+                                   const Args&... args) const noexcept {
     log<Level::info>(f, args...);
   }
   template <typename... Args>
-  void warning(FormatString<std::type_identity_t<Args>...> f, const Args&... args) const noexcept {
+  [[gnu::always_inline]] void warning(FormatString<std::type_identity_t<Args>...> f,
+                                      const Args&... args) const noexcept {
     log<Level::warning>(f, args...);
   }
   template <typename... Args>
-  void error(FormatString<std::type_identity_t<Args>...> f, const Args&... args) const noexcept {
+  [[gnu::always_inline]] void error(FormatString<std::type_identity_t<Args>...> f,
+                                    const Args&... args) const noexcept {
     log<Level::error>(f, args...);
   }
   template <typename... Args>
-  void critical(FormatString<std::type_identity_t<Args>...> f, const Args&... args) const noexcept {
+  [[gnu::always_inline]] void critical(FormatString<std::type_identity_t<Args>...> f,
+                                       const Args&... args) const noexcept {
     log<Level::critical>(f, args...);
   }
 
@@ -233,6 +246,9 @@ class Logger {
   template <Level L, typename... Args>
   void log_site(std::uint32_t site, std::uint16_t flags_extra, std::uint64_t duration_ns,
                 const Args&... args) const noexcept;
+  template <Level L, typename... Args>
+  void log_site_slow(std::uint32_t site, std::uint16_t flags_extra, std::uint64_t duration_ns,
+                     const Args&... args) const noexcept;
 
  private:
   std::uint16_t id_ = 0;
@@ -270,7 +286,7 @@ struct ThreadContext {
   std::uint8_t correlation_len;
   char correlation[64];
 };
-extern thread_local ThreadContext t_context;
+extern constinit thread_local ThreadContext t_context;
 inline constexpr std::uint32_t kTraceBytes = 25;
 
 // A small per-thread cache from call site to site id, so the method API needs no static per
@@ -283,18 +299,19 @@ struct SiteCacheEntry {
   std::uint32_t id;
 };
 inline constexpr std::size_t kSiteCacheSize = 256;
-extern thread_local SiteCacheEntry t_site_cache[kSiteCacheSize];
+extern constinit thread_local SiteCacheEntry t_site_cache[kSiteCacheSize];
 
-inline std::uint32_t cached_site_id(const SiteKey& key) noexcept {
-  auto h = (reinterpret_cast<std::uintptr_t>(key.format) >> 3) ^ (key.line * 0x9E3779B1u) ^
-           (reinterpret_cast<std::uintptr_t>(key.signature) >> 4);
+// Registers the site on a cache miss and fills the entry. Out of line: the hit path stays small.
+std::uint32_t site_id_miss(const SiteText& f, const char* signature, Level level, SiteCacheEntry& e) noexcept;
+
+inline std::uint32_t cached_site_id(const SiteText& f, const char* signature, Level level) noexcept {
+  const auto h = (reinterpret_cast<std::uintptr_t>(f.text.data()) >> 3) ^ (f.line * 0x9E3779B1u) ^
+                 (reinterpret_cast<std::uintptr_t>(signature) >> 4);
   SiteCacheEntry& e = t_site_cache[h & (kSiteCacheSize - 1)];
-  if (e.format == key.format && e.line == key.line && e.file == key.file && e.signature == key.signature)
+  if (e.format == f.text.data() && e.line == f.line && e.file == f.file && e.signature == signature)
       [[likely]]
     return e.id;
-  std::uint32_t id = site_id(key);
-  if (id != 0) e = SiteCacheEntry{key.format, key.file, key.signature, key.line, id};
-  return id;
+  return site_id_miss(f, signature, level, e);
 }
 
 template <typename T>
@@ -358,20 +375,24 @@ const ExceptionInfo* find_exception(const T& a) noexcept {
 void emit_slow(LaneWriter& w, Level level, std::uint32_t site, std::uint16_t logger_id,
                const std::byte* payload, std::uint32_t payload_bytes, std::uint16_t flags) noexcept;
 
-struct Encoded {
-  std::uint32_t payload;  // bytes after the header
+// Lays out the payload described in ring_format.hpp: arguments, then the optional sections.
+// What a record will hold: its payload size and flags, computed once per call.
+struct Plan {
+  std::uint32_t payload;
+  std::uint32_t size;  // header + payload, 8-byte aligned
+  std::uint32_t ctx_bytes;
   std::uint16_t flags;
   const ExceptionInfo* exc;
 };
 
-// Lays out the payload described in ring_format.hpp: arguments, then the optional sections.
 template <typename... Args>
-inline std::byte* write_payload(std::byte* p, const Encoded& e, const std::string* logger_ctx,
-                                std::uint32_t ctx_bytes, std::uint64_t duration_ns, std::size_t cap,
-                                const Args&... args) noexcept {
+[[gnu::always_inline]] inline std::byte* write_payload(std::byte* p, const Plan& e,
+                                                       const std::string* logger_ctx,
+                                                       std::uint64_t duration_ns, std::size_t cap,
+                                                       const Args&... args) noexcept {
   ((p = write_format_arg(p, args, cap)), ...);
   if (e.flags & ring::kHasContext) {
-    std::memcpy(p, &ctx_bytes, 4);
+    std::memcpy(p, &e.ctx_bytes, 4);
     p += 4;
     if (logger_ctx && !logger_ctx->empty()) {
       std::memcpy(p, logger_ctx->data(), logger_ctx->size());
@@ -390,7 +411,7 @@ inline std::byte* write_payload(std::byte* p, const Encoded& e, const std::strin
     std::memcpy(p + 2, tc.correlation, n);
     p += 2 + n;
   }
-  if (e.flags & ring::kHasException) {
+  if constexpr ((false || ... || is_exception<Args>)) {  // e.exc is set exactly then
     std::string_view type = e.exc->type ? e.exc->type : "";
     auto tn = static_cast<std::uint16_t>(type.size() < 1024 ? type.size() : 1024);
     auto wn = static_cast<std::uint32_t>(e.exc->what.size() < cap ? e.exc->what.size() : cap);
@@ -411,38 +432,24 @@ inline std::byte* write_payload(std::byte* p, const Encoded& e, const std::strin
 }  // namespace detail
 
 template <Level L, typename... Args>
-inline void Logger::log(const FormatString<std::type_identity_t<Args>...>& f,
-                        const Args&... args) const noexcept {
+[[gnu::always_inline]] inline void Logger::log(const FormatString<std::type_identity_t<Args>...>& f,
+                                               const Args&... args) const noexcept {
   if constexpr (L < kCompiledMinLevel) {
     return;
   } else {
     if (static_cast<std::uint32_t>(L) <
         detail::g_active.load(std::memory_order_relaxed)->min_level->load(std::memory_order_relaxed))
       return;
-    const detail::SiteKey key{f.text.data(),
-                              f.file,
-                              f.function,
-                              detail::Signature<Args...>::codes.data(),
-                              static_cast<std::uint32_t>(f.text.size()),
-                              f.line,
-                              L};
-    log_site<L>(detail::cached_site_id(key), 0, 0, args...);
+    log_site<L>(detail::cached_site_id(f, detail::Signature<Args...>::codes.data(), L), 0, 0, args...);
   }
 }
 
-template <Level L, typename... Args>
-inline void Logger::log_site(std::uint32_t site, std::uint16_t flags_extra, std::uint64_t duration_ns,
-                             const Args&... args) const noexcept {
-  using namespace detail;
-  LaneWriter& w = t_lane;
-  if (w.mode != LaneMode::own || w.generation != g_active.load(std::memory_order_relaxed)->generation)
-      [[unlikely]] {
-    if (w.mode == LaneMode::unclaimed || w.generation != g_active.load(std::memory_order_relaxed)->generation)
-      acquire_lane(w);
-  }
-  const std::size_t cap = w.max_string;
-  const std::string* logger_ctx = context_.get();
-  std::uint16_t flags = flags_extra | t_context.flags;
+namespace detail {
+
+template <typename... Args>
+[[gnu::always_inline]] inline Plan plan_record(const std::string* logger_ctx, std::uint16_t flags,
+                                               std::size_t cap, const Args&... args) noexcept {
+  flags = static_cast<std::uint16_t>(flags | t_context.flags);
   std::size_t bytes = (std::size_t{0} + ... + extra_size(args, cap));
   constexpr bool has_kv = (false || ... || is_kv<std::remove_cvref_t<Args>>);
   std::uint32_t ctx_bytes = 0;
@@ -460,49 +467,81 @@ inline void Logger::log_site(std::uint32_t site, std::uint16_t flags_extra, std:
     std::string_view type = exc->type ? exc->type : "";
     bytes +=
         2 + (type.size() < 1024 ? type.size() : 1024) + 4 + (exc->what.size() < cap ? exc->what.size() : cap);
+    if (exc->what.size() > cap) flags |= ring::kTruncated;
   }
   if (flags & ring::kHasTrace) bytes += kTraceBytes;
   if (flags & ring::kHasCorrelation) bytes += 2 + t_context.correlation_len;
   if (flags & ring::kHasDuration) bytes += 8;
   if ((false || ... || string_cut(args, cap))) flags |= ring::kTruncated;
-  const Encoded enc{static_cast<std::uint32_t>(bytes), flags, exc};
-  const std::uint32_t size = ring::align_record(ring::kRecordHeaderBytes + bytes);
+  return Plan{static_cast<std::uint32_t>(bytes), ring::align_record(ring::kRecordHeaderBytes + bytes),
+              ctx_bytes, flags, exc};
+}
 
-  if (w.mode == LaneMode::own) [[likely]] {
-    // Only records with strings or context vary in size; the rest are known to fit.
-    constexpr bool kVariable = (false || ... || !std::is_arithmetic_v<std::remove_cvref_t<Args>>);
-    if ((kVariable || (flags & ring::kHasContext)) && size > w.max_record) [[unlikely]] {
-      drop_record(w, L);
-      return;
-    }
-    std::byte* rec = reserve(w, size, L);
-    if (rec == nullptr) [[unlikely]]
-      return;  // dropped and counted by reserve_slow
-    auto* h = reinterpret_cast<ring::RecordHeader*>(rec);
-    h->site_id = site;
-    h->tid = w.tid;
-    h->seq = w.seq++;
-    h->timestamp = now_ticks(w.tsc);
-    h->logger_id = id_;
-    h->reserved = 0;
-    h->payload_bytes = enc.payload;
-    write_payload(rec + ring::kRecordHeaderBytes, enc, logger_ctx, ctx_bytes, duration_ns, cap, args...);
-    commit(w, rec, size, ring::make_commit(size, ring::RecordKind::log, static_cast<std::uint8_t>(L), flags));
-  } else {
-    // Shared lane or fallback: build the payload on the stack (or heap if large), then hand it
-    // to the out-of-line writer.
-    constexpr std::size_t kStack = 1024;
-    std::byte stack[kStack];
-    std::unique_ptr<std::byte[]> heap;
-    std::byte* buf = stack;
-    if (bytes > kStack) {
-      heap.reset(new (std::nothrow) std::byte[bytes]);
-      if (!heap) return;
-      buf = heap.get();
-    }
-    write_payload(buf, enc, logger_ctx, ctx_bytes, duration_ns, cap, args...);
-    emit_slow(w, L, site, id_, buf, enc.payload, flags);
+}  // namespace detail
+
+// The hot path: this thread owns a lane of the current ring. Anything else goes out of line.
+template <Level L, typename... Args>
+[[gnu::always_inline]] inline void Logger::log_site(std::uint32_t site, std::uint16_t flags_extra,
+                                                    std::uint64_t duration_ns,
+                                                    const Args&... args) const noexcept {
+  using namespace detail;
+  LaneWriter& w = t_lane;
+  if (w.mode != LaneMode::own || w.generation != g_active.load(std::memory_order_relaxed)->generation)
+      [[unlikely]] {
+    log_site_slow<L>(site, flags_extra, duration_ns, args...);
+    return;
   }
+  const std::string* logger_ctx = context_.get();
+  const Plan plan = plan_record(logger_ctx, flags_extra, w.max_string, args...);
+  // Only records with strings or context vary in size; the rest are known to fit.
+  constexpr bool kVariable = (false || ... || !std::is_arithmetic_v<std::remove_cvref_t<Args>>);
+  if ((kVariable || (plan.flags & ring::kHasContext)) && plan.size > w.max_record) [[unlikely]] {
+    drop_record(w, L);
+    return;
+  }
+  std::byte* rec = reserve(w, plan.size, L);
+  if (rec == nullptr) [[unlikely]]
+    return;  // dropped and counted by reserve_slow
+  auto* h = reinterpret_cast<ring::RecordHeader*>(rec);
+  h->site_id = site;
+  h->tid = w.tid;
+  h->seq = w.seq++;
+  h->timestamp = now_ticks(w.tsc);
+  h->logger_id = id_;
+  h->reserved = 0;
+  h->payload_bytes = plan.payload;
+  write_payload(rec + ring::kRecordHeaderBytes, plan, logger_ctx, duration_ns, w.max_string, args...);
+  commit(w, rec, plan.size,
+         ring::make_commit(plan.size, ring::RecordKind::log, static_cast<std::uint8_t>(L), plan.flags));
+}
+
+// First call on a thread, a switched ring, the shared lane or the fallback.
+template <Level L, typename... Args>
+[[gnu::noinline, gnu::cold]] void Logger::log_site_slow(std::uint32_t site, std::uint16_t flags_extra,
+                                                        std::uint64_t duration_ns,
+                                                        const Args&... args) const noexcept {
+  using namespace detail;
+  LaneWriter& w = t_lane;
+  if (w.mode == LaneMode::unclaimed || w.generation != g_active.load(std::memory_order_relaxed)->generation)
+    acquire_lane(w);
+  if (w.mode == LaneMode::own) {
+    log_site<L>(site, flags_extra, duration_ns, args...);
+    return;
+  }
+  // Build the payload on the stack (or the heap if large) for the out-of-line writer.
+  const std::string* logger_ctx = context_.get();
+  const Plan plan = plan_record(logger_ctx, flags_extra, w.max_string, args...);
+  constexpr std::size_t kStack = 1024;
+  std::byte stack[kStack];
+  std::unique_ptr<std::byte[]> heap;
+  std::byte* buf = stack;
+  if (plan.payload > kStack) {
+    heap.reset(new (std::nothrow) std::byte[plan.payload]);
+    if (!heap) return;
+    buf = heap.get();
+  }
+  write_payload(buf, plan, logger_ctx, duration_ns, w.max_string, args...);
+  emit_slow(w, L, site, id_, buf, plan.payload, plan.flags);
 }
 
 namespace detail {

@@ -146,9 +146,12 @@ enum class OpenMode {
 // A batch of committed records copied out of one lane, not yet taken.
 struct Batch {
   std::uint32_t lane = 0;
-  std::uint64_t start = 0;       // lane position of the first record
-  std::uint64_t end = 0;         // position after the last record (padding included)
-  std::vector<std::byte> bytes;  // the records, back to back
+  std::uint64_t start = 0;  // lane position of the first record
+  std::uint64_t end = 0;    // position after the last record (padding included)
+  // The records back to back in bytes[0, used). The vector keeps its size between batches so
+  // that reusing a Batch never zeroes memory again.
+  std::vector<std::byte> bytes;
+  std::size_t used = 0;
   std::vector<std::pair<std::uint32_t, std::uint64_t>> records;  // offset in bytes, position
   bool empty() const { return records.empty() && start == end; }
 };

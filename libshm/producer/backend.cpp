@@ -32,6 +32,7 @@ struct Process {
   bool started = false;
   bool shut_down = false;
   bool atfork_registered = false;
+  bool configured = false;  // `config` holds what init() or the first call chose: a forked child reuses it
   Config config;
   std::uint32_t generation = 0;
   OpenRing* ring = nullptr;  // never unmapped: another thread may be mid-record in it
@@ -79,6 +80,7 @@ void on_fork_child() noexcept;
 // Under p.mu: opens the ring (or the fallback) for `config`.
 void start_locked(Process& p, const Config& config) {
   p.config = config;
+  p.configured = true;
   p.started = true;
   ++p.generation;
   if (!p.atfork_registered) {
@@ -108,6 +110,10 @@ void start_locked(Process& p, const Config& config) {
 
 void ensure_started(Process& p) {
   if (p.started) return;
+  if (p.configured) {  // a forked child: same settings, a ring of its own
+    start_locked(p, Config(p.config));
+    return;
+  }
   std::string problems;
   Config config = config_from_env_lenient(problems);
   if (!problems.empty()) notice("ignoring invalid settings: %s", problems.c_str());
@@ -120,15 +126,19 @@ void on_fork_child() noexcept {
   Process& p = process();
   new (&p.mu) std::mutex();
   SiteRegistry::instance().reset_after_fork();
+  if (p.fallback) p.fallback->reset_after_fork();
   if (p.ring != nullptr) {
     if (p.ring->lock_fd >= 0) ::close(p.ring->lock_fd);
     p.ring->lock_fd = -1;
     p.ring = nullptr;
   }
-  p.started = false;
-  p.shut_down = false;
   ++p.generation;
   t_lane = LaneWriter{};
+  if (p.shut_down) {  // the parent had shut logging down: so has the child
+    publish(new ActiveRing{&p.fallback_level, p.generation});
+    return;
+  }
+  p.started = false;
   publish(new ActiveRing{&g_idle_level, p.generation});
 }
 
@@ -179,9 +189,9 @@ void count_drop(LaneWriter& w, Level level) noexcept {
 }  // namespace
 
 std::atomic<const ActiveRing*> g_active{&kIdle};
-thread_local LaneWriter t_lane{};
-thread_local SiteCacheEntry t_site_cache[kSiteCacheSize]{};
-thread_local ThreadContext t_context{};
+constinit thread_local LaneWriter t_lane{};
+constinit thread_local SiteCacheEntry t_site_cache[kSiteCacheSize]{};
+constinit thread_local ThreadContext t_context{};
 
 void acquire_lane(LaneWriter& w) noexcept {
   Process& p = process();
@@ -310,6 +320,14 @@ void emit_slow(LaneWriter& w, Level level, std::uint32_t site, std::uint16_t log
     }
     if (sink != nullptr) sink->emit(level, site, w.tid, logger_id, payload, payload_bytes, flags);
   }
+}
+
+std::uint32_t site_id_miss(const SiteText& f, const char* signature, Level level,
+                           SiteCacheEntry& e) noexcept {
+  const std::uint32_t id = site_id(SiteKey{f.text.data(), f.file, f.function, signature,
+                                           static_cast<std::uint32_t>(f.text.size()), f.line, level});
+  if (id != 0) e = SiteCacheEntry{f.text.data(), f.file, signature, f.line, id};
+  return id;
 }
 
 std::uint32_t site_id(const SiteKey& key) noexcept {

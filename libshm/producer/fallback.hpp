@@ -17,6 +17,8 @@ class FallbackWriter {
   explicit FallbackWriter(const Config& config);
   void emit(Level level, std::uint32_t site, std::uint32_t tid, std::uint16_t logger_id,
             const std::byte* payload, std::uint32_t payload_bytes, std::uint16_t flags) noexcept;
+  // In a forked child: another parent thread may have held the lock at fork time.
+  void reset_after_fork() noexcept { new (&mu_) std::mutex(); }
 
  private:
   bool discard_;

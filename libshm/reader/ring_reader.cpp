@@ -209,7 +209,8 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
   batch.lane = lane;
   batch.records.clear();
   batch.records.reserve(max_records);
-  batch.bytes.resize(max_bytes);  // allocate outside the guarded region
+  batch.used = 0;
+  if (batch.bytes.size() < max_bytes) batch.bytes.resize(max_bytes);  // allocate outside the guard
 
   const std::byte* lane_data = data_ + lane * lane_bytes;
   auto& read_pos = lanes_[lane].read_pos;
@@ -255,7 +256,7 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
         bad_value = length;
         return;
       }
-      if (used + length > max_bytes) break;
+      if (used + length > batch.bytes.size()) break;
       std::memcpy(batch.bytes.data() + used, lane_data + offset, length);
       batch.records.emplace_back(static_cast<std::uint32_t>(used), pos);
       used += length;
@@ -264,10 +265,9 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
   });
   if (!ok) {
     batch.records.clear();
-    batch.bytes.clear();
     return Error{info_.path + ": file shrank while being read (lane " + std::to_string(lane) + ")"};
   }
-  batch.bytes.resize(used);
+  batch.used = used;
   batch.start = start;
   batch.end = pos;
   // If a consumer moved read_pos past where this batch started, the bytes we walked may have
@@ -278,7 +278,7 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
   detail::guarded([&] { now = read_pos.load(std::memory_order_acquire); });
   if (now != start && !(from != npos && now < start)) {
     batch.records.clear();
-    batch.bytes.clear();
+    batch.used = 0;
     batch.start = batch.end = now;
     return Ok{};
   }
@@ -303,7 +303,7 @@ bool RingReader::commit(const Batch& batch) {
 Status RingReader::decode(const Batch& batch, std::size_t i, RecordView& out) {
   if (i >= batch.records.size()) return Error{"no record " + std::to_string(i) + " in batch"};
   const auto [offset, position] = batch.records[i];
-  const std::size_t end = i + 1 < batch.records.size() ? batch.records[i + 1].first : batch.bytes.size();
+  const std::size_t end = i + 1 < batch.records.size() ? batch.records[i + 1].first : batch.used;
   std::span<const std::byte> bytes(batch.bytes.data() + offset, end - offset);
   out.lane = batch.lane;
   out.position = position;

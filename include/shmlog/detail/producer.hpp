@@ -53,7 +53,8 @@ struct LaneWriter {
   LaneMode mode;
   bool tsc;  // stamp with the TSC (else CLOCK_REALTIME nanoseconds)
 };
-extern thread_local LaneWriter t_lane;
+// constinit: no dynamic initialisation, so no TLS wrapper call or init check on each access.
+extern constinit thread_local LaneWriter t_lane;
 
 // Out of line (libshm/producer/): claim a lane for this thread, initialising the process's ring
 // on first use. Leaves t_lane.mode != unclaimed and its generation current.
@@ -75,7 +76,7 @@ inline std::uint64_t now_ticks(bool tsc) noexcept {
 }
 
 // Space for `size` bytes (a multiple of 8) at the write position, or null if dropped.
-inline std::byte* reserve(LaneWriter& w, std::uint32_t size, Level level) noexcept {
+[[gnu::always_inline]] inline std::byte* reserve(LaneWriter& w, std::uint32_t size, Level level) noexcept {
   const std::uint64_t offset = w.write_pos & w.mask;
   const std::uint64_t limit = level >= Level::warning ? w.limit_high : w.limit_low;
   if (offset + size > w.mask + 1 || w.write_pos + size > limit) [[unlikely]]
@@ -85,7 +86,8 @@ inline std::byte* reserve(LaneWriter& w, std::uint32_t size, Level level) noexce
 
 // Publishes the record written at `rec`: zero the next record's commit word, then the release
 // store of this one's. Readers never look past a zero commit word, so they see all or nothing.
-inline void commit(LaneWriter& w, std::byte* rec, std::uint32_t size, std::uint64_t commit_word) noexcept {
+[[gnu::always_inline]] inline void commit(LaneWriter& w, std::byte* rec, std::uint32_t size,
+                                          std::uint64_t commit_word) noexcept {
   const std::uint64_t next = w.write_pos + size;
   reinterpret_cast<std::atomic<std::uint64_t>*>(w.data + (next & w.mask))
       ->store(0, std::memory_order_relaxed);
