@@ -34,7 +34,8 @@ void render_message(const RecordView& rec, std::string& out);
 void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOptions& options,
                       std::string& out);
 
-// Replaces invalid UTF-8 sequences in `in` by U+FFFD; returns true if anything was replaced.
+// Replaces invalid UTF-8 sequences in `in` by U+FFFD into `out` and returns true; returns false,
+// leaving `out` untouched, when `in` is valid as it is.
 bool sanitize_utf8(std::string_view in, std::string& out);
 
 }  // namespace shmlog

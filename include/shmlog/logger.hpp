@@ -172,15 +172,17 @@ struct SiteText {
 }  // namespace detail
 
 template <typename... Args>
-struct FormatString : detail::SiteText {
+struct FormatString {
   template <typename S>
   requires std::is_convertible_v<const S&, std::string_view>
   consteval FormatString(const S& s, const char* file_ = __builtin_FILE(),  // NOLINT: implicit
                          const char* function_ = __builtin_FUNCTION(), unsigned line_ = __builtin_LINE())
-      : detail::SiteText{s, file_, function_, line_} {
-    if (detail::count_fields(text) != static_cast<int>(detail::Signature<Args...>::count))
+      : site{s, file_, function_, line_} {
+    if (detail::count_fields(site.text) != static_cast<int>(detail::Signature<Args...>::count))
       detail::format_string_mismatch();  // "{}" fields and arguments differ in number
   }
+  // A member, not a base: clang 14 crashes on a consteval constructor initialising a base.
+  detail::SiteText site;
 };
 
 class ScopedTimer;
@@ -440,7 +442,7 @@ template <Level L, typename... Args>
     if (static_cast<std::uint32_t>(L) <
         detail::g_active.load(std::memory_order_relaxed)->min_level->load(std::memory_order_relaxed))
       return;
-    log_site<L>(detail::cached_site_id(f, detail::Signature<Args...>::codes.data(), L), 0, 0, args...);
+    log_site<L>(detail::cached_site_id(f.site, detail::Signature<Args...>::codes.data(), L), 0, 0, args...);
   }
 }
 
@@ -550,8 +552,8 @@ inline void log_static(const Logger& logger, std::atomic<std::uint32_t>& site,
                        FormatString<std::type_identity_t<Args>...> f, const Args&... args) noexcept {
   std::uint32_t id = site.load(std::memory_order_relaxed);
   if (id == 0) [[unlikely]] {
-    id = site_id(SiteKey{f.text.data(), f.file, f.function, Signature<Args...>::codes.data(),
-                         static_cast<std::uint32_t>(f.text.size()), f.line, L});
+    SiteCacheEntry unused{};  // the static above is this call site's cache
+    id = site_id_miss(f.site, Signature<Args...>::codes.data(), L, unused);
     site.store(id, std::memory_order_relaxed);
   }
   logger.log_site<L>(id, 0, 0, args...);

@@ -131,11 +131,21 @@ struct RingInfo {
 struct LaneState {
   std::uint32_t owner_tid = 0;
   std::uint32_t claim_count = 0;
+  std::uint64_t next_seq = 0;  // as published at the last release of the lane
   std::uint64_t write_pos = 0;
   std::uint64_t read_pos = 0;
   std::array<std::uint64_t, kLevelCount> dropped{};
   std::uint64_t blocked = 0;
   std::uint64_t used_bytes() const { return write_pos > read_pos ? write_pos - read_pos : 0; }
+};
+
+// Ring-wide counters at one moment.
+struct RingCounters {
+  std::uint64_t sites_used = 0;     // registry bytes in use
+  std::uint64_t sites_dropped = 0;  // registry entries that did not fit
+  std::uint64_t lane_waits = 0;     // times a thread found no free lane and used the shared one
+  std::int32_t consumer_pid = 0;
+  std::uint64_t consumer_heartbeat_ns = 0;
 };
 
 enum class OpenMode {
@@ -197,11 +207,18 @@ class RingReader : public SiteLookup {
   Result<std::size_t> drain(std::uint32_t lane, std::size_t max_records,
                             const std::function<void(const RecordView&)>& fn);
 
+  // Observer: where the private cursor of `lane` stands (the next record it will hand out).
+  std::uint64_t observer_position(std::uint32_t lane) const {
+    return lane < observer_pos_.size() ? observer_pos_[lane] : 0;
+  }
+
   // SiteLookup, refreshing from the file's registry on a miss.
   const SiteInfo* site(std::uint32_t id) override;
   const std::string* logger(std::uint16_t id) override;
-  std::size_t site_count() const { return sites_.size(); }
+  // Reads the whole registry now; returns how many call sites the ring has registered.
+  std::size_t load_sites();
   std::uint64_t sites_dropped() const;
+  RingCounters counters() const;
   // Problems found in the site registry (a bad entry stops reading it, records then show the
   // site as unknown).
   const std::string& registry_error() const { return registry_error_; }

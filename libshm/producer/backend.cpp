@@ -35,7 +35,11 @@ struct Process {
   bool configured = false;  // `config` holds what init() or the first call chose: a forked child reuses it
   Config config;
   std::uint32_t generation = 0;
-  OpenRing* ring = nullptr;  // never unmapped: another thread may be mid-record in it
+  OpenRing* ring = nullptr;
+  // Rings this process switched away from. Never unmapped: another thread may be mid-record in
+  // one. Kept here (not just leaked) so leak checkers see them as reachable.
+  std::vector<std::unique_ptr<OpenRing>> retired;
+  std::vector<std::unique_ptr<ActiveRing>> actives;  // every ActiveRing ever published
   std::unique_ptr<FallbackWriter> fallback;
   std::atomic<std::uint32_t> fallback_level{0};
   std::atomic<std::uint64_t> lanes_released{0};
@@ -77,6 +81,17 @@ void publish(const ActiveRing* active) {
 
 void on_fork_child() noexcept;
 
+void retire_ring(Process& p) {
+  if (p.ring == nullptr) return;
+  p.retired.emplace_back(p.ring);
+  p.ring = nullptr;
+}
+
+const ActiveRing* make_active(Process& p, std::atomic<std::uint32_t>* level) {
+  p.actives.push_back(std::make_unique<ActiveRing>(ActiveRing{level, p.generation}));
+  return p.actives.back().get();
+}
+
 // Under p.mu: opens the ring (or the fallback) for `config`.
 void start_locked(Process& p, const Config& config) {
   p.config = config;
@@ -90,7 +105,7 @@ void start_locked(Process& p, const Config& config) {
   if (p.ring != nullptr) {
     p.ring->header->writer_state.store(static_cast<std::uint32_t>(ring::WriterState::closed),
                                        std::memory_order_release);
-    p.ring = nullptr;
+    retire_ring(p);
   }
   auto created = create_ring(config, p.generation);
   if (created) {
@@ -105,7 +120,7 @@ void start_locked(Process& p, const Config& config) {
          created.error().message.c_str(),
          config.fallback == FallbackSink::stderr_json ? "JSON lines to stderr" : "nowhere (discard)");
   p.fallback_level.store(static_cast<std::uint32_t>(config.level), std::memory_order_relaxed);
-  publish(new ActiveRing{&p.fallback_level, p.generation});  // one small leak per restart
+  publish(make_active(p, &p.fallback_level));
 }
 
 void ensure_started(Process& p) {
@@ -130,16 +145,16 @@ void on_fork_child() noexcept {
   if (p.ring != nullptr) {
     if (p.ring->lock_fd >= 0) ::close(p.ring->lock_fd);
     p.ring->lock_fd = -1;
-    p.ring = nullptr;
+    retire_ring(p);
   }
   ++p.generation;
   t_lane = LaneWriter{};
   if (p.shut_down) {  // the parent had shut logging down: so has the child
-    publish(new ActiveRing{&p.fallback_level, p.generation});
+    publish(make_active(p, &p.fallback_level));
     return;
   }
   p.started = false;
-  publish(new ActiveRing{&g_idle_level, p.generation});
+  publish(make_active(p, &g_idle_level));
 }
 
 bool claim_own_lane(LaneWriter& w, OpenRing& r, std::uint32_t tid) noexcept {
@@ -362,7 +377,7 @@ void shutdown() noexcept {
   if (p.ring != nullptr) {
     p.ring->header->writer_state.store(static_cast<std::uint32_t>(ring::WriterState::closed),
                                        std::memory_order_release);
-    p.ring = nullptr;
+    detail::retire_ring(p);
   }
   ++p.generation;
   if (!p.fallback) {
@@ -372,7 +387,10 @@ void shutdown() noexcept {
     }
   }
   p.fallback_level.store(static_cast<std::uint32_t>(p.config.level), std::memory_order_relaxed);
-  detail::publish(new (std::nothrow) detail::ActiveRing{&p.fallback_level, p.generation});
+  try {
+    detail::publish(detail::make_active(p, &p.fallback_level));
+  } catch (...) {  // out of memory: keep publishing the old state; calls still go somewhere valid
+  }
 }
 
 bool flush(std::chrono::milliseconds timeout) noexcept {
@@ -446,14 +464,9 @@ const std::string& Logger::context_bytes() const noexcept {
 }
 
 ScopedTimer Logger::time(FormatString<> f, Level level) const noexcept {
-  const detail::SiteKey key{f.text.data(),
-                            f.file,
-                            f.function,
-                            detail::Signature<>::codes.data(),
-                            static_cast<std::uint32_t>(f.text.size()),
-                            f.line,
-                            level};
-  return ScopedTimer(*this, detail::site_id(key), level);
+  detail::SiteCacheEntry unused{};
+  return ScopedTimer(*this, detail::site_id_miss(f.site, detail::Signature<>::codes.data(), level, unused),
+                     level);
 }
 
 ScopedTimer::~ScopedTimer() {

@@ -169,6 +169,7 @@ LaneState RingReader::lane_state(std::uint32_t lane) const {
   detail::guarded([&] {
     s.owner_tid = d.owner_tid.load(std::memory_order_relaxed);
     s.claim_count = d.claim_count.load(std::memory_order_relaxed);
+    s.next_seq = d.next_seq.load(std::memory_order_relaxed);
     s.write_pos = d.write_pos.load(std::memory_order_relaxed);
     s.read_pos = d.read_pos.load(std::memory_order_acquire);
     for (int i = 0; i < kLevelCount; ++i)
@@ -191,6 +192,25 @@ Status RingReader::set_min_level(Level level) {
           [&] { h->min_level.store(static_cast<std::uint32_t>(level), std::memory_order_relaxed); }))
     return Error{info_.path + ": file shrank while being written"};
   return Ok{};
+}
+
+RingCounters RingReader::counters() const {
+  RingCounters c;
+  detail::guarded([&] {
+    c.sites_used = header_->sites_used.load(std::memory_order_relaxed);
+    c.sites_dropped = header_->sites_dropped.load(std::memory_order_relaxed);
+    c.lane_waits = header_->lane_waits.load(std::memory_order_relaxed);
+    c.consumer_pid = header_->consumer_pid.load(std::memory_order_relaxed);
+    c.consumer_heartbeat_ns = header_->consumer_heartbeat_ns.load(std::memory_order_relaxed);
+  });
+  return c;
+}
+
+std::size_t RingReader::load_sites() {
+  (void)refresh_sites();
+  std::size_t n = 0;
+  for (const auto& s : sites_) n += s != nullptr;
+  return n;
 }
 
 std::uint64_t RingReader::sites_dropped() const {
@@ -218,11 +238,19 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
   const char* problem = nullptr;
   std::uint64_t bad_value = 0;
   const bool ok = detail::guarded([&] {
-    start = from == npos ? read_pos.load(std::memory_order_acquire) : from;
+    const std::uint64_t cursor = read_pos.load(std::memory_order_acquire);
+    start = from == npos ? cursor : from;
     pos = start;
     while (batch.records.size() < max_records) {
       if (pos % ring::kRecordAlign != 0) {
         problem = "position is not 8-byte aligned";
+        return;
+      }
+      // A writer never gets a lane's length ahead of the consumers' cursor: records that seem
+      // to go on past that loop back on themselves (a corrupt or hostile chain).
+      if (pos > cursor && pos - cursor >= lane_bytes) {
+        problem = "records run on past a whole lane ahead of the cursor";
+        bad_value = pos - cursor;
         return;
       }
       const std::uint64_t offset = pos & mask;
@@ -282,6 +310,9 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
     batch.start = batch.end = now;
     return Ok{};
   }
+  // Records before a bad one are good: hand them out now, report the bad one on the next call
+  // (which starts at it and finds nothing else).
+  if (problem != nullptr && !batch.records.empty()) return Ok{};
   if (problem != nullptr)
     return Error{info_.path + ": lane " + std::to_string(lane) + " at position " + std::to_string(pos) +
                  ": " + problem + " (" + std::to_string(bad_value) + ")"};
