@@ -26,7 +26,7 @@ Result<std::uint64_t> parse_uint(std::string_view text) {
 
 struct Row {
   SettingInfo info;
-  std::function<Status(Config&, std::string_view)> apply;
+  std::function<Status(Config&, std::string_view, const SettingInfo&)> apply;
 };
 
 Status set_u32(std::uint32_t& field, std::string_view v, std::uint64_t lo, std::uint64_t hi,
@@ -42,48 +42,42 @@ const std::vector<Row>& rows() {
     std::vector<Row> t;
     t.push_back({{"SHMLOG_DIR", "/var/run/shmlog", "an existing directory path",
                   "Directory of the ring files, shared with the sidecar (an emptyDir)."},
-                 [](Config& c, std::string_view v) -> Status {
-                   if (v.empty()) return bad("SHMLOG_DIR", v, "a non-empty directory path");
+                 [](Config& c, std::string_view v, const SettingInfo& i) -> Status {
+                   if (v.empty()) return bad(i.env, v, i.allowed);
                    c.dir = std::string(v);
                    return Ok{};
                  }});
     t.push_back({{"SHMLOG_SERVICE", "(program name)", "1-63 bytes",
                   "The `service` of every record and the ring file's name."},
-                 [](Config& c, std::string_view v) -> Status {
-                   if (v.empty() || v.size() >= ring::kIdentityBytes)
-                     return bad("SHMLOG_SERVICE", v, "1-63 bytes");
+                 [](Config& c, std::string_view v, const SettingInfo& i) -> Status {
+                   if (v.empty() || v.size() >= ring::kIdentityBytes) return bad(i.env, v, i.allowed);
                    c.service = std::string(v);
                    return Ok{};
                  }});
     t.push_back({{"SHMLOG_RING_BYTES", "8MiB", "8KiB to 4GiB, e.g. 8MiB, 512k, 1G",
                   "Lane data bytes of the whole ring, split over the lanes."},
-                 [](Config& c, std::string_view v) -> Status {
+                 [](Config& c, std::string_view v, const SettingInfo& i) -> Status {
                    auto n = parse_bytes(v);
-                   if (!n || *n < (8u << 10) || *n > (4ull << 30))
-                     return bad("SHMLOG_RING_BYTES", v, "a size from 8KiB to 4GiB, e.g. 8MiB, 512k, 1G");
+                   if (!n || *n < (8u << 10) || *n > (4ull << 30)) return bad(i.env, v, i.allowed);
                    c.ring_bytes = *n;
                    return Ok{};
                  }});
     t.push_back(
         {{"SHMLOG_LANES", "16", "2 to 1024", "Lanes in the ring: one shared, the rest one per thread."},
-         [](Config& c, std::string_view v) -> Status {
-           return set_u32(c.lanes, v, 2, ring::kMaxLanes,
-                          {"SHMLOG_LANES", "", "a whole number from 2 to 1024", ""});
+         [](Config& c, std::string_view v, const SettingInfo& i) -> Status {
+           return set_u32(c.lanes, v, 2, ring::kMaxLanes, i);
          }});
     t.push_back({{"SHMLOG_LEVEL", "INFO", "TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL",
                   "Initial minimum level; the sidecar can change it at run time."},
-                 [](Config& c, std::string_view v) -> Status {
+                 [](Config& c, std::string_view v, const SettingInfo& i) -> Status {
                    auto l = parse_level(v);
-                   if (!l)
-                     return bad("SHMLOG_LEVEL", v, "one of TRACE, DEBUG, INFO, WARNING, ERROR, CRITICAL");
+                   if (!l) return bad(i.env, v, i.allowed);
                    c.level = *l;
                    return Ok{};
                  }});
-    t.push_back({{"SHMLOG_OVERFLOW", "drop", "drop, block, block:<duration> (e.g. block:5ms)",
+    t.push_back({{"SHMLOG_OVERFLOW", "drop", "drop, block, or block:<duration> up to 10s (e.g. block:5ms)",
                   "What a full lane does: drop the newest record (counted), or wait a bounded time."},
-                 [](Config& c, std::string_view v) -> Status {
-                   constexpr std::string_view allowed =
-                       "drop, block or block:<duration> (e.g. block:5ms, at most 10s)";
+                 [](Config& c, std::string_view v, const SettingInfo& i) -> Status {
                    if (v == "drop") {
                      c.overflow = OverflowPolicy::drop;
                      return Ok{};
@@ -95,35 +89,33 @@ const std::vector<Row>& rows() {
                    if (v.starts_with("block:")) {
                      auto d = parse_duration(v.substr(6));
                      if (!d || d->count() <= 0 || *d > std::chrono::seconds{10})
-                       return bad("SHMLOG_OVERFLOW", v, allowed);
+                       return bad(i.env, v, i.allowed);
                      c.overflow = OverflowPolicy::block;
                      c.block_timeout = *d;
                      return Ok{};
                    }
-                   return bad("SHMLOG_OVERFLOW", v, allowed);
+                   return bad(i.env, v, i.allowed);
                  }});
     t.push_back(
-        {{"SHMLOG_FALLBACK", "stderr", "stderr, discard", "Where records go when no ring can be opened."},
-         [](Config& c, std::string_view v) -> Status {
+        {{"SHMLOG_FALLBACK", "stderr", "stderr or discard", "Where records go when no ring can be opened."},
+         [](Config& c, std::string_view v, const SettingInfo& i) -> Status {
            if (v == "stderr")
              c.fallback = FallbackSink::stderr_json;
            else if (v == "discard")
              c.fallback = FallbackSink::discard;
            else
-             return bad("SHMLOG_FALLBACK", v, "stderr or discard");
+             return bad(i.env, v, i.allowed);
            return Ok{};
          }});
     t.push_back({{"SHMLOG_MAX_STRING_BYTES", "16384", "64 to 1048576",
                   "Longer string arguments are cut and the record marked truncated."},
-                 [](Config& c, std::string_view v) -> Status {
-                   return set_u32(c.max_string_bytes, v, 64, 1u << 20,
-                                  {"SHMLOG_MAX_STRING_BYTES", "", "a whole number from 64 to 1048576", ""});
+                 [](Config& c, std::string_view v, const SettingInfo& i) -> Status {
+                   return set_u32(c.max_string_bytes, v, 64, 1u << 20, i);
                  }});
     t.push_back(
         {{"SHMLOG_HEADROOM_PERCENT", "12", "0 to 50", "Share of each lane only WARNING and above may fill."},
-         [](Config& c, std::string_view v) -> Status {
-           return set_u32(c.headroom_percent, v, 0, 50,
-                          {"SHMLOG_HEADROOM_PERCENT", "", "a whole number from 0 to 50", ""});
+         [](Config& c, std::string_view v, const SettingInfo& i) -> Status {
+           return set_u32(c.headroom_percent, v, 0, 50, i);
          }});
     return t;
   }();
@@ -181,7 +173,7 @@ Result<Config> Config::from_env() {
   for (const auto& r : rows()) {
     const char* v = std::getenv(std::string(r.info.env).c_str());
     if (v == nullptr) continue;
-    if (auto s = r.apply(c, v); !s) return s.error();
+    if (auto s = r.apply(c, v, r.info); !s) return s.error();
   }
   return c;
 }
@@ -192,7 +184,7 @@ Config config_from_env_lenient(std::string& problems) {
   for (const auto& r : rows()) {
     const char* v = std::getenv(std::string(r.info.env).c_str());
     if (v == nullptr) continue;
-    if (auto s = r.apply(c, v); !s) problems += (problems.empty() ? "" : "; ") + s.error().message;
+    if (auto s = r.apply(c, v, r.info); !s) problems += (problems.empty() ? "" : "; ") + s.error().message;
   }
   return c;
 }

@@ -2,6 +2,7 @@
 // says what to run; main() only parses and dispatches.
 #include "cli/command.hpp"
 #include "cli/ring_command.hpp"
+#include "cli/settings_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
     // One line per subcommand. The sidecar's own commands (the drain loop, status, inject,
     // webhook) register here as they are written.
     shmlog::cli::add_ring_command(app, action);
+    shmlog::cli::add_settings_command(app, action);
 
     CLI11_PARSE(app, argc, argv);
     return action ? action() : shmlog::cli::kExitOk;
