@@ -61,12 +61,14 @@ void store_trace(const std::optional<TraceContext>& ctx) {
   auto& tc = detail::t_context;
   if (!ctx) {
     tc.flags = static_cast<std::uint16_t>(tc.flags & ~ring::kHasTrace);
+    detail::t_lane.context_flags = tc.flags;
     return;
   }
   std::memcpy(tc.trace, ctx->trace_id.data(), 16);
   std::memcpy(tc.trace + 16, ctx->span_id.data(), 8);
   tc.trace[24] = ctx->flags;
   tc.flags = static_cast<std::uint16_t>(tc.flags | ring::kHasTrace);
+  detail::t_lane.context_flags = tc.flags;  // the hot path reads the flags from its own line
 }
 
 void store_correlation(std::string_view id) {
@@ -76,6 +78,7 @@ void store_correlation(std::string_view id) {
   tc.correlation_len = static_cast<std::uint8_t>(id.size());
   tc.flags = static_cast<std::uint16_t>(id.empty() ? tc.flags & ~ring::kHasCorrelation
                                                    : tc.flags | ring::kHasCorrelation);
+  detail::t_lane.context_flags = tc.flags;
 }
 
 }  // namespace

@@ -235,7 +235,7 @@ class Logger {
   static bool enabled(Level level) noexcept {
     return level >= kCompiledMinLevel &&
            static_cast<std::uint32_t>(level) >=
-               detail::g_active.load(std::memory_order_relaxed)->min_level->load(std::memory_order_relaxed);
+               detail::g_active.min_level.load(std::memory_order_relaxed)->load(std::memory_order_relaxed);
   }
 
   std::uint16_t id() const noexcept { return id_; }
@@ -304,16 +304,21 @@ inline constexpr std::size_t kSiteCacheSize = 256;
 extern constinit thread_local SiteCacheEntry t_site_cache[kSiteCacheSize];
 
 // Registers the site on a cache miss and fills the entry. Out of line: the hit path stays small.
-std::uint32_t site_id_miss(const SiteText& f, const char* signature, Level level, SiteCacheEntry& e) noexcept;
+std::uint32_t site_id_miss(const SiteKey& key, SiteCacheEntry& e) noexcept;
 
-inline std::uint32_t cached_site_id(const SiteText& f, const char* signature, Level level) noexcept {
-  const auto h = (reinterpret_cast<std::uintptr_t>(f.text.data()) >> 3) ^ (f.line * 0x9E3779B1u) ^
+// Takes the call site's parts as values: a reference would make the compiler spill the whole
+// FormatString to the stack on every call, even disabled ones, before the level check.
+[[gnu::always_inline]] inline std::uint32_t cached_site_id(const char* text, std::size_t len,
+                                                           const char* file, const char* function,
+                                                           unsigned line, const char* signature,
+                                                           Level level) noexcept {
+  const auto h = (reinterpret_cast<std::uintptr_t>(text) >> 3) ^ (line * 0x9E3779B1u) ^
                  (reinterpret_cast<std::uintptr_t>(signature) >> 4);
   SiteCacheEntry& e = t_site_cache[h & (kSiteCacheSize - 1)];
-  if (e.format == f.text.data() && e.line == f.line && e.file == f.file && e.signature == signature)
-      [[likely]]
+  if (e.format == text && e.line == line && e.file == file && e.signature == signature) [[likely]]
     return e.id;
-  return site_id_miss(f, signature, level, e);
+  return site_id_miss(SiteKey{text, file, function, signature, static_cast<std::uint32_t>(len), line, level},
+                      e);
 }
 
 template <typename T>
@@ -378,6 +383,34 @@ void emit_slow(LaneWriter& w, Level level, std::uint32_t site, std::uint16_t log
                const std::byte* payload, std::uint32_t payload_bytes, std::uint16_t flags) noexcept;
 
 // Lays out the payload described in ring_format.hpp: arguments, then the optional sections.
+// Arguments whose stored size does not depend on their value (no strings, no extras).
+template <typename T>
+constexpr bool is_fixed() {
+  if constexpr (is_format_arg<T>)
+    return !arg_traits<T>::is_string;
+  else
+    return false;
+}
+template <typename... Args>
+inline constexpr bool kAllFixed = (true && ... && is_fixed<Args>());
+template <typename T>
+constexpr std::size_t fixed_size() {
+  return arg_traits<T>::fixed_size;
+}
+
+// Every field of the record header but the commit word.
+[[gnu::always_inline]] inline void write_header(std::byte* rec, LaneWriter& w, std::uint32_t site,
+                                                std::uint16_t logger_id, std::uint32_t payload) noexcept {
+  auto* h = reinterpret_cast<ring::RecordHeader*>(rec);
+  h->site_id = site;
+  h->tid = w.tid;
+  h->seq = w.seq++;
+  h->timestamp = now_ticks(g_active.tsc.load(std::memory_order_relaxed));
+  h->logger_id = logger_id;
+  h->reserved = 0;
+  h->payload_bytes = payload;
+}
+
 // What a record will hold: its payload size and flags, computed once per call.
 struct Plan {
   std::uint32_t payload;
@@ -440,9 +473,11 @@ template <Level L, typename... Args>
     return;
   } else {
     if (static_cast<std::uint32_t>(L) <
-        detail::g_active.load(std::memory_order_relaxed)->min_level->load(std::memory_order_relaxed))
+        detail::g_active.min_level.load(std::memory_order_relaxed)->load(std::memory_order_relaxed))
       return;
-    log_site<L>(detail::cached_site_id(f.site, detail::Signature<Args...>::codes.data(), L), 0, 0, args...);
+    log_site<L>(detail::cached_site_id(f.site.text.data(), f.site.text.size(), f.site.file, f.site.function,
+                                       f.site.line, detail::Signature<Args...>::codes.data(), L),
+                0, 0, args...);
   }
 }
 
@@ -451,7 +486,6 @@ namespace detail {
 template <typename... Args>
 [[gnu::always_inline]] inline Plan plan_record(const std::string* logger_ctx, std::uint16_t flags,
                                                std::size_t cap, const Args&... args) noexcept {
-  flags = static_cast<std::uint16_t>(flags | t_context.flags);
   std::size_t bytes = (std::size_t{0} + ... + extra_size(args, cap));
   constexpr bool has_kv = (false || ... || is_kv<std::remove_cvref_t<Args>>);
   std::uint32_t ctx_bytes = 0;
@@ -488,30 +522,39 @@ template <Level L, typename... Args>
                                                     const Args&... args) const noexcept {
   using namespace detail;
   LaneWriter& w = t_lane;
-  if (w.mode != LaneMode::own || w.generation != g_active.load(std::memory_order_relaxed)->generation)
-      [[unlikely]] {
+  if (w.generation != g_active.generation.load(std::memory_order_relaxed)) [[unlikely]] {
     log_site_slow<L>(site, flags_extra, duration_ns, args...);
     return;
   }
+  const std::uint16_t flags_in = static_cast<std::uint16_t>(flags_extra | w.context_flags);
+  // Plain records (fixed-size arguments, no context of any kind): the size is a constant and
+  // the payload is straight stores.
+  if constexpr (kAllFixed<Args...>) {
+    if (flags_in == 0 && !context_) [[likely]] {
+      constexpr std::uint32_t kPayload =
+          static_cast<std::uint32_t>((std::size_t{0} + ... + fixed_size<Args>()));
+      constexpr std::uint32_t kSize = ring::align_record(ring::kRecordHeaderBytes + kPayload);
+      std::byte* rec = reserve(w, kSize, L);
+      if (rec == nullptr) [[unlikely]]
+        return;  // dropped and counted by reserve_slow
+      write_header(rec, w, site, id_, kPayload);
+      std::byte* p = rec + ring::kRecordHeaderBytes;
+      ((p = write_format_arg(p, args, 0)), ...);
+      commit(w, rec, kSize, ring::make_commit(kSize, ring::RecordKind::log, static_cast<std::uint8_t>(L), 0));
+      return;
+    }
+  }
   const std::string* logger_ctx = context_.get();
-  const Plan plan = plan_record(logger_ctx, flags_extra, w.max_string, args...);
+  const Plan plan = plan_record(logger_ctx, flags_in, w.max_string, args...);
   // Only records with strings or context vary in size; the rest are known to fit.
-  constexpr bool kVariable = (false || ... || !std::is_arithmetic_v<std::remove_cvref_t<Args>>);
-  if ((kVariable || (plan.flags & ring::kHasContext)) && plan.size > w.max_record) [[unlikely]] {
+  if ((!kAllFixed<Args...> || (plan.flags & ring::kHasContext)) && plan.size > w.max_record) [[unlikely]] {
     drop_record(w, L);
     return;
   }
   std::byte* rec = reserve(w, plan.size, L);
   if (rec == nullptr) [[unlikely]]
     return;  // dropped and counted by reserve_slow
-  auto* h = reinterpret_cast<ring::RecordHeader*>(rec);
-  h->site_id = site;
-  h->tid = w.tid;
-  h->seq = w.seq++;
-  h->timestamp = now_ticks(w.tsc);
-  h->logger_id = id_;
-  h->reserved = 0;
-  h->payload_bytes = plan.payload;
+  write_header(rec, w, site, id_, plan.payload);
   write_payload(rec + ring::kRecordHeaderBytes, plan, logger_ctx, duration_ns, w.max_string, args...);
   commit(w, rec, plan.size,
          ring::make_commit(plan.size, ring::RecordKind::log, static_cast<std::uint8_t>(L), plan.flags));
@@ -524,7 +567,8 @@ template <Level L, typename... Args>
                                                         const Args&... args) const noexcept {
   using namespace detail;
   LaneWriter& w = t_lane;
-  if (w.mode == LaneMode::unclaimed || w.generation != g_active.load(std::memory_order_relaxed)->generation)
+  if (w.mode == LaneMode::unclaimed ||
+      w.mode_generation != g_active.generation.load(std::memory_order_relaxed))
     acquire_lane(w);
   if (w.mode == LaneMode::own) {
     log_site<L>(site, flags_extra, duration_ns, args...);
@@ -532,7 +576,8 @@ template <Level L, typename... Args>
   }
   // Build the payload on the stack (or the heap if large) for the out-of-line writer.
   const std::string* logger_ctx = context_.get();
-  const Plan plan = plan_record(logger_ctx, flags_extra, w.max_string, args...);
+  const Plan plan = plan_record(logger_ctx, static_cast<std::uint16_t>(flags_extra | w.context_flags),
+                                w.max_string, args...);
   constexpr std::size_t kStack = 1024;
   std::byte stack[kStack];
   std::unique_ptr<std::byte[]> heap;
@@ -548,12 +593,16 @@ template <Level L, typename... Args>
 
 namespace detail {
 template <Level L, typename... Args>
-inline void log_static(const Logger& logger, std::atomic<std::uint32_t>& site,
-                       FormatString<std::type_identity_t<Args>...> f, const Args&... args) noexcept {
+[[gnu::always_inline]] inline void log_static(const Logger& logger, std::atomic<std::uint32_t>& site,
+                                              const FormatString<std::type_identity_t<Args>...>& f,
+                                              const Args&... args) noexcept {
   std::uint32_t id = site.load(std::memory_order_relaxed);
   if (id == 0) [[unlikely]] {
     SiteCacheEntry unused{};  // the static above is this call site's cache
-    id = site_id_miss(f.site, Signature<Args...>::codes.data(), L, unused);
+    id = site_id_miss(
+        SiteKey{f.site.text.data(), f.site.file, f.site.function, Signature<Args...>::codes.data(),
+                static_cast<std::uint32_t>(f.site.text.size()), f.site.line, L},
+        unused);
     site.store(id, std::memory_order_relaxed);
   }
   logger.log_site<L>(id, 0, 0, args...);

@@ -98,12 +98,13 @@ struct alignas(kCacheLine) FileHeader {
   char pod_namespace[kIdentityBytes];
   char container[kIdentityBytes];
   char host[kIdentityBytes];
-  // --- line 7: control, written by the sidecar, read by producers on every call ---
+  // --- line 7: read by producers on every call, written by consumers rarely: one line, so a
+  // call touches one line of the header ---
   alignas(kCacheLine) std::atomic<std::uint32_t> min_level;  // records below it are skipped
   std::atomic<std::uint32_t> writer_state;                   // WriterState
-  // --- line 8: wake handshake (futex word); producers only read it while a consumer sleeps ---
-  alignas(kCacheLine) std::atomic<std::uint32_t> consumer_waiting;  // 1 while a consumer sleeps
-  std::atomic<std::uint32_t> wake_futex;  // bumped by a producer that saw consumer_waiting
+  std::atomic<std::uint32_t> consumer_waiting;               // 1 while a consumer sleeps
+  // --- line 8: the futex word, written by a producer that saw consumer_waiting ---
+  alignas(kCacheLine) std::atomic<std::uint32_t> wake_futex;
   // --- line 9: site registry state, written under the writer's process-local lock ---
   alignas(kCacheLine) std::atomic<std::uint64_t> sites_used;  // committed registry bytes
   std::atomic<std::uint64_t> sites_dropped;  // entries that did not fit (records show "unknown site")
@@ -236,7 +237,8 @@ static_assert(sizeof(FileHeader) == 11 * kCacheLine);
 static_assert(offsetof(FileHeader, file_bytes) == 64);
 static_assert(offsetof(FileHeader, service) == 128);
 static_assert(offsetof(FileHeader, min_level) == 7 * kCacheLine);
-static_assert(offsetof(FileHeader, consumer_waiting) == 8 * kCacheLine);
+static_assert(offsetof(FileHeader, consumer_waiting) == 7 * kCacheLine + 8);
+static_assert(offsetof(FileHeader, wake_futex) == 8 * kCacheLine);
 static_assert(offsetof(FileHeader, sites_used) == 9 * kCacheLine);
 static_assert(offsetof(FileHeader, consumer_heartbeat_ns) == 10 * kCacheLine);
 static_assert(sizeof(LaneDescriptor) == 3 * kCacheLine);

@@ -22,10 +22,10 @@
 namespace shmlog::detail {
 namespace {
 
-// Before the first call: level 0, generation 0, so every call reaches acquire_lane and starts
+// Before the first call: level 0 and generation 1 (a fresh thread has 0), so every call reaches
+// acquire_lane and starts the ring there.
 // the ring there.
 std::atomic<std::uint32_t> g_idle_level{0};
-const ActiveRing kIdle{&g_idle_level, 0};
 
 struct Process {
   std::mutex mu;
@@ -34,12 +34,11 @@ struct Process {
   bool atfork_registered = false;
   bool configured = false;  // `config` holds what init() or the first call chose: a forked child reuses it
   Config config;
-  std::uint32_t generation = 0;
+  std::uint16_t generation = 1;
   OpenRing* ring = nullptr;
   // Rings this process switched away from. Never unmapped: another thread may be mid-record in
   // one. Kept here (not just leaked) so leak checkers see them as reachable.
   std::vector<std::unique_ptr<OpenRing>> retired;
-  std::vector<std::unique_ptr<ActiveRing>> actives;  // every ActiveRing ever published
   std::unique_ptr<FallbackWriter> fallback;
   std::atomic<std::uint32_t> fallback_level{0};
   std::atomic<std::uint64_t> lanes_released{0};
@@ -60,6 +59,7 @@ void release_lane(LaneWriter& w) noexcept {
   w.desc->owner_tid.store(0, std::memory_order_release);  // publishes both to the next owner
   process().lanes_released.fetch_add(1, std::memory_order_relaxed);
   w.mode = LaneMode::unclaimed;
+  w.generation = 0;
 }
 
 struct LaneReleaser {
@@ -75,8 +75,19 @@ std::uint32_t current_tid() noexcept {
   return static_cast<std::uint32_t>(::syscall(SYS_gettid));
 }
 
-void publish(const ActiveRing* active) {
-  g_active.store(active, std::memory_order_release);
+// The generation after the current one. 0 is skipped: it marks a thread that owns nothing.
+std::uint16_t next_generation(const Process& p) {
+  const auto g = static_cast<std::uint16_t>(p.generation + 1);
+  return g == 0 ? std::uint16_t{1} : g;
+}
+
+// Points every later call at `level` and sends threads of older generations back to
+// acquire_lane.
+void publish(Process& p, std::uint16_t generation, std::atomic<std::uint32_t>* level, bool tsc) {
+  p.generation = generation;
+  g_active.min_level.store(level, std::memory_order_release);
+  g_active.tsc.store(tsc, std::memory_order_relaxed);
+  g_active.generation.store(p.generation, std::memory_order_release);
 }
 
 void on_fork_child() noexcept;
@@ -87,17 +98,11 @@ void retire_ring(Process& p) {
   p.ring = nullptr;
 }
 
-const ActiveRing* make_active(Process& p, std::atomic<std::uint32_t>* level) {
-  p.actives.push_back(std::make_unique<ActiveRing>(ActiveRing{level, p.generation}));
-  return p.actives.back().get();
-}
-
 // Under p.mu: opens the ring (or the fallback) for `config`.
 void start_locked(Process& p, const Config& config) {
   p.config = config;
   p.configured = true;
   p.started = true;
-  ++p.generation;
   if (!p.atfork_registered) {
     p.atfork_registered = true;
     ::pthread_atfork(nullptr, nullptr, on_fork_child);
@@ -107,11 +112,12 @@ void start_locked(Process& p, const Config& config) {
                                        std::memory_order_release);
     retire_ring(p);
   }
-  auto created = create_ring(config, p.generation);
+  const std::uint16_t generation = next_generation(p);
+  auto created = create_ring(config, generation);
   if (created) {
     p.ring = created.value().release();
     SiteRegistry::instance().attach(p.ring);
-    publish(&p.ring->active);
+    publish(p, generation, &p.ring->header->min_level, p.ring->tsc);
     return;
   }
   SiteRegistry::instance().attach(nullptr);
@@ -120,7 +126,7 @@ void start_locked(Process& p, const Config& config) {
          created.error().message.c_str(),
          config.fallback == FallbackSink::stderr_json ? "JSON lines to stderr" : "nowhere (discard)");
   p.fallback_level.store(static_cast<std::uint32_t>(config.level), std::memory_order_relaxed);
-  publish(make_active(p, &p.fallback_level));
+  publish(p, generation, &p.fallback_level, false);
 }
 
 void ensure_started(Process& p) {
@@ -147,14 +153,13 @@ void on_fork_child() noexcept {
     p.ring->lock_fd = -1;
     retire_ring(p);
   }
-  ++p.generation;
   t_lane = LaneWriter{};
   if (p.shut_down) {  // the parent had shut logging down: so has the child
-    publish(make_active(p, &p.fallback_level));
+    publish(p, next_generation(p), &p.fallback_level, false);
     return;
   }
   p.started = false;
-  publish(make_active(p, &g_idle_level));
+  publish(p, next_generation(p), &g_idle_level, false);
 }
 
 bool claim_own_lane(LaneWriter& w, OpenRing& r, std::uint32_t tid) noexcept {
@@ -187,7 +192,7 @@ void write_record(LaneWriter& s, Level level, std::uint32_t site, std::uint32_t 
   h->site_id = site;
   h->tid = tid;
   h->seq = s.seq++;
-  h->timestamp = now_ticks(s.tsc);
+  h->timestamp = now_ticks(g_active.tsc.load(std::memory_order_relaxed));
   h->logger_id = logger_id;
   h->reserved = 0;
   h->payload_bytes = payload_bytes;
@@ -203,7 +208,7 @@ void count_drop(LaneWriter& w, Level level) noexcept {
 
 }  // namespace
 
-std::atomic<const ActiveRing*> g_active{&kIdle};
+constinit ActiveState g_active{&g_idle_level, 1, false};
 constinit thread_local LaneWriter t_lane{};
 constinit thread_local SiteCacheEntry t_site_cache[kSiteCacheSize]{};
 constinit thread_local ThreadContext t_context{};
@@ -217,8 +222,9 @@ void acquire_lane(LaneWriter& w) noexcept {
     if (p.ring == nullptr) {
       w = LaneWriter{};
       w.mode = LaneMode::fallback;
-      w.generation = p.generation;
+      w.mode_generation = p.generation;
       w.tid = tid;
+      w.context_flags = t_context.flags;
       w.max_string = p.config.max_string_bytes;
       return;
     }
@@ -226,14 +232,16 @@ void acquire_lane(LaneWriter& w) noexcept {
     p.ring->header->lane_waits.fetch_add(1, std::memory_order_relaxed);
     w = LaneWriter{};
     w.mode = LaneMode::shared;
-    w.generation = p.generation;
+    w.mode_generation = p.generation;
     w.tid = tid;
+    w.context_flags = t_context.flags;
     w.seq = p.lanes_released.load(std::memory_order_relaxed);  // shared mode: last release seen
     w.max_string = p.ring->max_string_bytes;
   } catch (...) {
     // Only std::mutex can throw here (system_error); log nothing rather than take the app down.
     w.mode = LaneMode::fallback;
-    w.generation = g_active.load(std::memory_order_relaxed)->generation;
+    w.generation = 0;
+    w.mode_generation = g_active.generation.load(std::memory_order_relaxed);
   }
 }
 
@@ -249,13 +257,12 @@ std::byte* reserve_slow(LaneWriter& w, std::uint32_t size, Level level) noexcept
   }
   const bool may_block = w.block_timeout_us != 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(w.block_timeout_us);
-  const std::uint64_t headroom = w.limit_high - w.limit_low;
+  const std::uint64_t headroom = w.headroom;
   bool counted_block = false;
   for (unsigned attempt = 0;; ++attempt) {
     const std::uint64_t read = w.desc->read_pos.load(std::memory_order_acquire);
-    w.limit_high = read + lane_bytes - ring::kRecordAlign;
-    w.limit_low = w.limit_high - headroom;
-    const std::uint64_t limit = level >= Level::warning ? w.limit_high : w.limit_low;
+    w.limit_low = read + lane_bytes - ring::kRecordAlign - headroom;
+    const std::uint64_t limit = level >= Level::warning ? w.limit_low + headroom : w.limit_low;
     const std::uint64_t offset = w.write_pos & w.mask;
     const std::uint64_t pad = offset + size > lane_bytes ? lane_bytes - offset : 0;
     if (w.write_pos + pad + size <= limit) {
@@ -316,7 +323,7 @@ void emit_slow(LaneWriter& w, Level level, std::uint32_t site, std::uint16_t log
     OpenRing* r = nullptr;
     {
       std::lock_guard lock(p.mu);
-      if (p.ring != nullptr && p.ring->active.generation == w.generation) r = p.ring;
+      if (p.ring != nullptr && p.ring->generation == w.mode_generation) r = p.ring;
     }
     if (r == nullptr) return;  // the ring was switched between the check and here: rare, dropped
     std::lock_guard lock(r->shared_mu);
@@ -337,11 +344,9 @@ void emit_slow(LaneWriter& w, Level level, std::uint32_t site, std::uint16_t log
   }
 }
 
-std::uint32_t site_id_miss(const SiteText& f, const char* signature, Level level,
-                           SiteCacheEntry& e) noexcept {
-  const std::uint32_t id = site_id(SiteKey{f.text.data(), f.file, f.function, signature,
-                                           static_cast<std::uint32_t>(f.text.size()), f.line, level});
-  if (id != 0) e = SiteCacheEntry{f.text.data(), f.file, signature, f.line, id};
+std::uint32_t site_id_miss(const SiteKey& key, SiteCacheEntry& e) noexcept {
+  const std::uint32_t id = site_id(key);
+  if (id != 0) e = SiteCacheEntry{key.format, key.file, key.signature, key.line, id};
   return id;
 }
 
@@ -379,7 +384,6 @@ void shutdown() noexcept {
                                        std::memory_order_release);
     detail::retire_ring(p);
   }
-  ++p.generation;
   if (!p.fallback) {
     try {
       p.fallback = detail::make_fallback(p.config);
@@ -387,10 +391,7 @@ void shutdown() noexcept {
     }
   }
   p.fallback_level.store(static_cast<std::uint32_t>(p.config.level), std::memory_order_relaxed);
-  try {
-    detail::publish(detail::make_active(p, &p.fallback_level));
-  } catch (...) {  // out of memory: keep publishing the old state; calls still go somewhere valid
-  }
+  detail::publish(p, detail::next_generation(p), &p.fallback_level, false);
 }
 
 bool flush(std::chrono::milliseconds timeout) noexcept {
@@ -464,9 +465,14 @@ const std::string& Logger::context_bytes() const noexcept {
 }
 
 ScopedTimer Logger::time(FormatString<> f, Level level) const noexcept {
-  detail::SiteCacheEntry unused{};
-  return ScopedTimer(*this, detail::site_id_miss(f.site, detail::Signature<>::codes.data(), level, unused),
-                     level);
+  const detail::SiteKey key{f.site.text.data(),
+                            f.site.file,
+                            f.site.function,
+                            detail::Signature<>::codes.data(),
+                            static_cast<std::uint32_t>(f.site.text.size()),
+                            f.site.line,
+                            level};
+  return ScopedTimer(*this, detail::site_id(key), level);
 }
 
 ScopedTimer::~ScopedTimer() {

@@ -27,7 +27,7 @@ struct OpenRing {
   std::uint32_t max_string_bytes = 0;
   std::uint32_t block_timeout_us = 0;  // 0: OverflowPolicy::drop
   bool tsc = false;
-  ActiveRing active{};
+  std::uint16_t generation = 0;  // the process generation this ring was opened in
   // Lane 0 is shared by threads that found no free lane; its writer state lives here, behind
   // a process-local lock (never a lock inside the file).
   std::mutex shared_mu;
@@ -37,7 +37,7 @@ struct OpenRing {
 };
 
 // Creates, initialises and publishes (renames into place) a new ring file in config.dir.
-Result<std::unique_ptr<OpenRing>> create_ring(const Config& config, std::uint32_t generation);
+Result<std::unique_ptr<OpenRing>> create_ring(const Config& config, std::uint16_t generation);
 
 // Points `w` at `lane` of `r`, continuing the lane's positions and sequence numbers.
 void attach_writer(LaneWriter& w, OpenRing& r, std::uint32_t lane, LaneMode mode, std::uint32_t tid);

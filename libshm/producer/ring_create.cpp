@@ -2,6 +2,8 @@
 // so a reader listing the directory only ever sees complete files of live (or once-live) writers.
 #include "producer/open_ring.hpp"
 
+#include <shmlog/logger.hpp>
+
 #include <algorithm>
 #include <boost/interprocess/file_mapping.hpp>
 #include <cerrno>
@@ -139,18 +141,20 @@ void attach_writer(LaneWriter& w, OpenRing& r, std::uint32_t lane, LaneMode mode
   w.write_pos = w.desc->write_pos.load(std::memory_order_acquire);
   w.seq = w.desc->next_seq.load(std::memory_order_acquire);
   const std::uint64_t read = w.desc->read_pos.load(std::memory_order_acquire);
-  w.limit_high = read + r.layout.lane_bytes - ring::kRecordAlign;
-  w.limit_low = w.limit_high - r.headroom_bytes;
+  w.headroom = r.headroom_bytes;
+  w.limit_low = read + r.layout.lane_bytes - ring::kRecordAlign - r.headroom_bytes;
   w.tid = tid;
-  w.generation = r.active.generation;
+  // Only an owner takes the inline path, so only an owner carries the live generation.
+  w.generation = mode == LaneMode::own ? r.generation : 0;
+  w.mode_generation = r.generation;
   w.mode = mode;
-  w.tsc = r.tsc;
+  w.context_flags = t_context.flags;
   w.max_string = r.max_string_bytes;
   w.block_timeout_us = r.block_timeout_us;
   w.max_record = r.max_record_bytes;
 }
 
-Result<std::unique_ptr<OpenRing>> create_ring(const Config& config, std::uint32_t generation) {
+Result<std::unique_ptr<OpenRing>> create_ring(const Config& config, std::uint16_t generation) {
   auto r = std::make_unique<OpenRing>();
   const std::string service = config.service.empty() ? program_name() : config.service;
   const std::uint64_t start = realtime_ns();
@@ -251,8 +255,7 @@ Result<std::unique_ptr<OpenRing>> create_ring(const Config& config, std::uint32_
     return fail("cannot rename " + tmp + " to " + r->path + ": " + errno_text(errno));
   r->lock_fd = fd;
 
-  r->active.min_level = &h->min_level;
-  r->active.generation = generation;
+  r->generation = generation;
   attach_writer(r->shared, *r, ring::kSharedLane, LaneMode::shared, 0);
   return r;
 }

@@ -19,6 +19,7 @@ template <typename T, ring::ArgType Code, typename Stored = T>
 struct ScalarArg {
   static constexpr ring::ArgType code = Code;
   static constexpr bool is_string = false;
+  static constexpr std::size_t fixed_size = sizeof(Stored);
   static constexpr std::size_t size(const T&, std::size_t) { return sizeof(Stored); }
   static std::byte* write(std::byte* dst, const T& v, std::size_t) {
     Stored s = static_cast<Stored>(v);
@@ -101,13 +102,12 @@ template <>
 struct ArgTraits<char*> : ArgTraits<const char*> {};
 template <std::size_t N>
 struct ArgTraits<char[N]> : ArgTraits<const char*> {};
-template <std::size_t N>
-struct ArgTraits<const char[N]> : ArgTraits<const char*> {};
 
 template <typename T>
 struct ArgTraits<T*> {
   static constexpr ring::ArgType code = ring::ArgType::pointer;
   static constexpr bool is_string = false;
+  static constexpr std::size_t fixed_size = 8;
   static constexpr std::size_t size(const T*, std::size_t) { return 8; }
   static std::byte* write(std::byte* dst, const T* p, std::size_t) {
     auto v = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));

@@ -18,14 +18,16 @@
 
 namespace shmlog::detail {
 
-// What the per-call level check reads. `min_level` points into the ring header (the sidecar
-// writes it), or into process memory while no ring is open. `generation` changes whenever the
-// process switches rings (init, shutdown, fork), which sends every thread back to claim a lane.
-struct ActiveRing {
-  std::atomic<std::uint32_t>* min_level;
-  std::uint32_t generation;
+// The process's current ring as every call sees it: one read-mostly cache line. `min_level`
+// points into the ring header (the sidecar writes it) or, with no ring, into process memory.
+// `generation` changes whenever the process switches rings (init, shutdown, fork), which sends
+// every thread back to claim a lane; it starts at 1 so that a fresh thread (0) never matches.
+struct alignas(ring::kCacheLine) ActiveState {
+  std::atomic<std::atomic<std::uint32_t>*> min_level;
+  std::atomic<std::uint16_t> generation;
+  std::atomic<bool> tsc;  // records are stamped with the TSC (else CLOCK_REALTIME nanoseconds)
 };
-extern std::atomic<const ActiveRing*> g_active;
+extern constinit ActiveState g_active;
 
 enum class LaneMode : std::uint8_t {
   unclaimed = 0,  // first call on this thread, or the process switched rings
@@ -35,24 +37,29 @@ enum class LaneMode : std::uint8_t {
 };
 
 // Per-thread producer state. Trivially constructible and destructible on purpose: such a
-// thread_local is reached with one %fs-relative access, no TLS wrapper call.
-struct LaneWriter {
+// thread_local is reached with one %fs-relative access, no TLS wrapper call. Line 0 holds all
+// a plain record below WARNING needs, so a call touches one line of it.
+struct alignas(ring::kCacheLine) LaneWriter {
+  // --- line 0: every call ---
   std::byte* data;  // this lane's buffer
   ring::LaneDescriptor* desc;
   std::atomic<std::uint32_t>* consumer_waiting;
-  std::uint64_t mask;        // lane_bytes - 1
-  std::uint64_t write_pos;   // where the next record goes (absolute byte position)
-  std::uint64_t limit_high;  // a record must end at or before this (WARNING and above)
-  std::uint64_t limit_low;   // ... or this (TRACE, DEBUG, INFO): the difference is headroom
+  std::uint64_t mask;       // lane_bytes - 1
+  std::uint64_t write_pos;  // where the next record goes (absolute byte position)
+  std::uint64_t limit_low;  // a TRACE..INFO record must end at or before this
   std::uint64_t seq;
   std::uint32_t tid;
-  std::uint32_t generation;
+  std::uint16_t generation;     // equals g_active.generation only while this thread owns a lane
+  std::uint16_t context_flags;  // the thread's trace/correlation flags (a copy of t_context's)
+  // --- line 1: WARNING and above, strings, and the slow paths ---
+  std::uint64_t headroom;          // how far past limit_low WARNING and above may go
   std::uint32_t max_string;        // longer strings are cut and the record flagged truncated
-  std::uint32_t block_timeout_us;  // overflow policy: 0 drops at once, else waits this long
   std::uint32_t max_record;        // a quarter lane: readers size their batches by it
+  std::uint32_t block_timeout_us;  // overflow policy: 0 drops at once, else waits this long
+  std::uint16_t mode_generation;   // the generation `mode` was set for
   LaneMode mode;
-  bool tsc;  // stamp with the TSC (else CLOCK_REALTIME nanoseconds)
 };
+static_assert(offsetof(LaneWriter, headroom) == ring::kCacheLine, "line 0 of LaneWriter overflows");
 // constinit: no dynamic initialisation, so no TLS wrapper call or init check on each access.
 extern constinit thread_local LaneWriter t_lane;
 
@@ -78,7 +85,7 @@ inline std::uint64_t now_ticks(bool tsc) noexcept {
 // Space for `size` bytes (a multiple of 8) at the write position, or null if dropped.
 [[gnu::always_inline]] inline std::byte* reserve(LaneWriter& w, std::uint32_t size, Level level) noexcept {
   const std::uint64_t offset = w.write_pos & w.mask;
-  const std::uint64_t limit = level >= Level::warning ? w.limit_high : w.limit_low;
+  const std::uint64_t limit = level >= Level::warning ? w.limit_low + w.headroom : w.limit_low;
   if (offset + size > w.mask + 1 || w.write_pos + size > limit) [[unlikely]]
     return reserve_slow(w, size, level);
   return w.data + offset;
