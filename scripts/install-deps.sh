@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package shmlog needs to build and test. Idempotent: when everything is
+# already installed it only asks dpkg and exits, without touching the network.
+set -euo pipefail
+
+packages=(
+  build-essential g++ git cmake ninja-build pkg-config
+  clang clang-format libclang-rt-14-dev  # clang 14: sanitizers and the libFuzzer runtime
+  libboost-dev                           # Boost.Interprocess (header-only)
+  rapidjson-dev libfmt-dev               # JSON lines and schema validation; message formatting
+  libcpp-httplib-dev libcli11-dev        # the sidecar's HTTP server and Loki client; its CLI
+  doctest-dev                            # unit tests
+  libspdlog-dev                          # benchmarks only (the comparison baseline)
+)
+
+die() {
+  echo "install-deps: error: $*" >&2
+  exit 1
+}
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == installed ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+command -v apt-get >/dev/null || die "apt-get not found; install these by hand: ${missing[*]}"
+sudo=()
+if ((EUID != 0)); then
+  command -v sudo >/dev/null || die "not root and sudo not found; as root run: apt-get install ${missing[*]}"
+  sudo=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+  die "apt-get update failed (network or apt sources?)"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+  die "apt-get install failed for: ${missing[*]}"
+
+still_missing=()
+for pkg in "${missing[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == installed ]] || still_missing+=("$pkg")
+done
+((${#still_missing[@]} == 0)) || die "still not installed after apt-get: ${still_missing[*]}"
+echo "install-deps: done"
