@@ -243,6 +243,8 @@ class Logger {
 
   template <Level L, typename... Args>
   void log(const FormatString<std::type_identity_t<Args>...>& f, const Args&... args) const noexcept;
+  template <Level L, typename... Args>
+  void log_enabled(const FormatString<std::type_identity_t<Args>...>& f, const Args&... args) const noexcept;
 
   // Used by the SHMLOG_* macros and the timer: `site` is already registered.
   template <Level L, typename... Args>
@@ -475,10 +477,18 @@ template <Level L, typename... Args>
     if (static_cast<std::uint32_t>(L) <
         detail::g_active.min_level.load(std::memory_order_relaxed)->load(std::memory_order_relaxed))
       return;
-    log_site<L>(detail::cached_site_id(f.site.text.data(), f.site.text.size(), f.site.file, f.site.function,
-                                       f.site.line, detail::Signature<Args...>::codes.data(), L),
-                0, 0, args...);
+    log_enabled<L>(f, args...);
   }
+}
+
+// Out of line so that a disabled call is only the level check: inlining the writer too would
+// make every call site save registers and spill its arguments before that check.
+template <Level L, typename... Args>
+[[gnu::noinline]] void Logger::log_enabled(const FormatString<std::type_identity_t<Args>...>& f,
+                                           const Args&... args) const noexcept {
+  log_site<L>(detail::cached_site_id(f.site.text.data(), f.site.text.size(), f.site.file, f.site.function,
+                                     f.site.line, detail::Signature<Args...>::codes.data(), L),
+              0, 0, args...);
 }
 
 namespace detail {
@@ -592,10 +602,11 @@ template <Level L, typename... Args>
 }
 
 namespace detail {
+// Out of line for the same reason as Logger::log_enabled: the macro's level check stays small.
 template <Level L, typename... Args>
-[[gnu::always_inline]] inline void log_static(const Logger& logger, std::atomic<std::uint32_t>& site,
-                                              const FormatString<std::type_identity_t<Args>...>& f,
-                                              const Args&... args) noexcept {
+[[gnu::noinline]] void log_static(const Logger& logger, std::atomic<std::uint32_t>& site,
+                                  const FormatString<std::type_identity_t<Args>...>& f,
+                                  const Args&... args) noexcept {
   std::uint32_t id = site.load(std::memory_order_relaxed);
   if (id == 0) [[unlikely]] {
     SiteCacheEntry unused{};  // the static above is this call site's cache
