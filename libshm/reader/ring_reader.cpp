@@ -69,6 +69,8 @@ Status validate_header(const ring::FileHeader& h, std::uint64_t actual_size) {
   if (h.clock_source != static_cast<std::uint32_t>(ring::ClockSource::realtime_ns) &&
       h.clock_source != static_cast<std::uint32_t>(ring::ClockSource::tsc))
     return Error{"unknown clock source " + std::to_string(h.clock_source)};
+  if (h.clock_source == static_cast<std::uint32_t>(ring::ClockSource::tsc) && h.tsc_hz == 0)
+    return Error{"tsc clock with a tick rate (tsc_hz) of 0"};
   return Ok{};
 }
 
@@ -246,13 +248,6 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
         problem = "position is not 8-byte aligned";
         return;
       }
-      // A writer never gets a lane's length ahead of the consumers' cursor: records that seem
-      // to go on past that loop back on themselves (a corrupt or hostile chain).
-      if (pos > cursor && pos - cursor >= lane_bytes) {
-        problem = "records run on past a whole lane ahead of the cursor";
-        bad_value = pos - cursor;
-        return;
-      }
       const std::uint64_t offset = pos & mask;
       const std::uint64_t commit = reinterpret_cast<const std::atomic<std::uint64_t>*>(lane_data + offset)
                                        ->load(std::memory_order_acquire);
@@ -261,6 +256,13 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
       if (length % ring::kRecordAlign != 0 || length > lane_bytes - offset) {
         problem = "record length out of bounds";
         bad_value = length;
+        return;
+      }
+      // A writer ends every record (and the zero word after it) within a lane of the cursor:
+      // anything further means the records loop back on themselves (corrupt or hostile).
+      if (pos + length + ring::kRecordAlign > cursor + lane_bytes) {
+        problem = "records run on past a whole lane ahead of the cursor";
+        bad_value = pos + length - cursor;
         return;
       }
       const std::uint8_t kind = ring::commit_kind(commit);
@@ -349,6 +351,7 @@ Status RingReader::decode(const Batch& batch, std::size_t i, RecordView& out) {
 Result<std::size_t> RingReader::drain(std::uint32_t lane, std::size_t max_records,
                                       const std::function<void(const RecordView&)>& fn) {
   const bool observe = mode_ == OpenMode::observer;
+  if (lane >= info_.lane_count) return Error{info_.path + ": no lane " + std::to_string(lane)};
   for (int attempt = 0; attempt < 100; ++attempt) {
     const std::uint64_t from = observe ? std::max(observer_pos_.at(lane), lane_state(lane).read_pos) : npos;
     if (auto st = read_batch(lane, max_records, 1 << 20, scratch_, from); !st) return st.error();
