@@ -102,8 +102,9 @@ class Run {
   // `cursor`: the lane's read_pos when the batch was read (nothing else moves it meanwhile).
   void check_batch(RingReader& r, const Batch& b, std::vector<std::string>& errors, std::uint64_t cursor) {
     if (b.end < b.start) problem("batch ends before it starts");
-    // From the cursor on, a reader never goes a whole lane round (docs/ring-format.md).
-    if (b.start >= cursor && b.end - cursor > r.info().lane_bytes)
+    // From the cursor on, a reader never goes a whole lane round (docs/ring-format.md). An empty
+    // batch far ahead (an observer's cursor past the data) has passed nothing.
+    if (b.end > b.start && b.start >= cursor && b.end - cursor > r.info().lane_bytes)
       problem("read_batch went round lane " + std::to_string(b.lane) + " more than once (" +
               std::to_string(b.start) + " to " + std::to_string(b.end) + " with the cursor at " +
               std::to_string(cursor) + ", " + (r.mode() == OpenMode::consumer ? "consumer" : "observer") +
