@@ -25,8 +25,10 @@ inline constexpr std::string_view kTruncationMarker = "…[truncated]";
 
 // The record's message: its template with the arguments formatted fmt-style. A template the
 // arguments do not fit (a hostile or mismatched site) is printed with its raw arguments appended
-// rather than dropped.
-void render_message(const RecordView& rec, std::string& out);
+// rather than dropped. Formatting stops a byte past `max_bytes` (so a caller that cuts at
+// max_bytes can tell it cut), and a spec asking for more than that (a field width, a precision)
+// falls back to the raw arguments: a hostile template costs the reader kilobytes, not gigabytes.
+void render_message(const RecordView& rec, std::string& out, std::size_t max_bytes = 65536);
 
 // Appends the record's JSON line, '\n' included, to `out`. Strings are strict JSON: control
 // characters (newlines, ANSI escapes) are escaped and invalid UTF-8 becomes U+FFFD, so a

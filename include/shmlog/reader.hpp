@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace shmlog {
@@ -236,7 +237,10 @@ class RingReader : public SiteLookup {
   const std::byte* data_ = nullptr;
   const std::byte* sites_area_ = nullptr;
   std::uint64_t sites_scanned_ = 0;
-  std::vector<std::unique_ptr<SiteInfo>> sites_;       // index id - 1
+  // Ids up to what the registry could hold index a vector; a hostile id (up to 2^24) goes to
+  // the map, so one bad entry cannot make the reader allocate a 16M-slot table.
+  std::vector<std::unique_ptr<SiteInfo>> sites_;  // index id - 1
+  std::unordered_map<std::uint32_t, std::unique_ptr<SiteInfo>> sparse_sites_;
   std::vector<std::unique_ptr<std::string>> loggers_;  // index id - 1
   std::vector<std::uint64_t> observer_pos_;
   std::string registry_error_;

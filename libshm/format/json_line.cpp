@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <unordered_map>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -179,7 +180,7 @@ void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOpt
   w.String(level.data(), static_cast<rapidjson::SizeType>(level.size()));
 
   message.clear();
-  render_message(rec, message);
+  render_message(rec, message, options.max_message_bytes);
   bool truncated = rec.truncated;
   if (message.size() > options.max_message_bytes) {
     message.resize(utf8_cut(message, options.max_message_bytes));
@@ -240,13 +241,24 @@ void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOpt
   }
   // Context: schema fields named in context are lifted to the top level; a later entry with
   // the same key (per call) wins over an earlier one (the child logger's).
+  // A hostile record can carry tens of thousands of entries, so past a handful the "is there a
+  // later one" question is answered from a map of last positions rather than by rescanning.
+  thread_local std::unordered_map<std::string_view, std::size_t> last_of;
+  const bool by_map = rec.context.size() > 16;
+  if (by_map) {
+    last_of.clear();
+    for (std::size_t i = 0; i < rec.context.size(); ++i) last_of[rec.context[i].key] = i;
+  }
   bool context_open = false;
   bool lifted_user = false;
   for (std::size_t i = 0; i < rec.context.size(); ++i) {
     const ContextEntry& e = rec.context[i];
     bool shadowed = false;
-    for (std::size_t j = i + 1; j < rec.context.size() && !shadowed; ++j)
-      shadowed = rec.context[j].key == e.key;
+    if (by_map)
+      shadowed = last_of[e.key] != i;
+    else
+      for (std::size_t j = i + 1; j < rec.context.size() && !shadowed; ++j)
+        shadowed = rec.context[j].key == e.key;
     if (shadowed) continue;
     if (e.key == "user_id" && !lifted_user &&
         (e.value.type == ring::ArgType::string ||

@@ -1,6 +1,11 @@
 // Rendering a record's message from its template and arguments with fmt, on the reader's side.
 #include <shmlog/json_line.hpp>
 
+#include <cstdint>
+#include <iterator>
+#include <string_view>
+#include <vector>
+
 #include <fmt/args.h>
 #include <fmt/format.h>
 
@@ -47,28 +52,117 @@ void append_raw(std::string& out, const ArgValue& v) {
   out += fmt::vformat("{}", one);
 }
 
+// Thrown by BoundedAppender when the message is already longer than anyone will keep.
+struct Full {};
+
+// An output iterator that appends to a string and stops fmt, by throwing, one byte past the
+// limit. fmt writes a non-contiguous iterator through a small buffer, so padding of a billion
+// characters ("{:1000000000}") or one long argument repeated ("{0}{0}{0}...") costs at most
+// `limit` bytes of work instead of gigabytes.
+class BoundedAppender {
+ public:
+  using iterator_category = std::output_iterator_tag;
+  using value_type = void;
+  using difference_type = std::ptrdiff_t;
+  using pointer = void;
+  using reference = void;
+
+  BoundedAppender(std::string& out, std::size_t limit) : out_(&out), limit_(limit) {}
+  BoundedAppender& operator=(char c) {
+    if (out_->size() > limit_) throw Full{};
+    out_->push_back(c);
+    return *this;
+  }
+  BoundedAppender& operator*() { return *this; }
+  BoundedAppender& operator++() { return *this; }
+  BoundedAppender operator++(int) { return *this; }
+
+ private:
+  std::string* out_;
+  std::size_t limit_;
+};
+
+// fmt expands a float's precision into a buffer of its own before any output, so
+// "{:.1000000000f}" would cost a gigabyte whatever the iterator does. Every number in a
+// replacement field's spec (fill, width, precision, nested argument index) is held to `limit`,
+// and widths or precisions taken from arguments ("{:{}}") to integer arguments within it.
+bool specs_within(std::string_view format, const std::vector<ArgValue>& args, std::size_t limit) {
+  bool dynamic = false;
+  for (std::size_t i = 0; i < format.size(); ++i) {
+    if (format[i] != '{') continue;
+    if (i + 1 < format.size() && format[i + 1] == '{') {
+      ++i;  // "{{" is a literal brace
+      continue;
+    }
+    // The field runs to its closing brace; one level of nested "{}" is the dynamic spec.
+    int depth = 0;
+    std::size_t j = i;
+    for (; j < format.size(); ++j) {
+      if (format[j] == '{') ++depth;
+      if (format[j] == '}' && --depth == 0) break;
+    }
+    const std::string_view field = format.substr(i, j - i);
+    const auto colon = field.find(':');
+    if (colon != std::string_view::npos) {
+      const std::string_view spec = field.substr(colon + 1);
+      dynamic = dynamic || spec.find('{') != std::string_view::npos;
+      std::uint64_t number = 0;
+      for (const char c : spec) {
+        if (c >= '0' && c <= '9') {
+          number = number * 10 + static_cast<std::uint64_t>(c - '0');
+          if (number > limit) return false;
+        } else {
+          number = 0;
+        }
+      }
+    }
+    i = j;
+  }
+  if (!dynamic) return true;
+  for (const auto& a : args) {
+    using T = ring::ArgType;
+    const bool is_signed = a.type == T::i8 || a.type == T::i16 || a.type == T::i32 || a.type == T::i64;
+    const bool is_unsigned = a.type == T::u8 || a.type == T::u16 || a.type == T::u32 || a.type == T::u64;
+    if ((is_signed && (a.i < 0 || static_cast<std::uint64_t>(a.i) > limit)) || (is_unsigned && a.u > limit))
+      return false;
+  }
+  return true;
+}
+
+void append_fallback(const RecordView& rec, std::string& out, std::string_view why) {
+  out += rec.site->format;
+  out += " [";
+  out += why;
+  out += "; args:";
+  for (const auto& a : rec.args) {
+    out += ' ';
+    append_raw(out, a);
+  }
+  out += ']';
+}
+
 }  // namespace
 
-void render_message(const RecordView& rec, std::string& out) {
+void render_message(const RecordView& rec, std::string& out, std::size_t max_bytes) {
   if (rec.site == nullptr) {
     out += fmt::format("(unknown call site {})", rec.site_id);
     return;
   }
   const std::size_t mark = out.size();
+  if (!specs_within(rec.site->format, rec.args, max_bytes)) {
+    append_fallback(rec, out, "format spec too large");
+    return;
+  }
   try {
     fmt::dynamic_format_arg_store<fmt::format_context> store;
     for (const auto& a : rec.args) push(store, a);
-    fmt::vformat_to(std::back_inserter(out), rec.site->format, store);
+    fmt::vformat_to(BoundedAppender(out, mark + max_bytes), rec.site->format, store);
+  } catch (const Full&) {
+    // Longer than max_bytes: what was written is kept, and the caller sees it is too long.
   } catch (const std::exception&) {
     // A template that does not fit its arguments: keep everything, mark it.
     out.resize(mark);
-    out += rec.site->format;
-    out += " [format error; args:";
-    for (const auto& a : rec.args) {
-      out += ' ';
-      append_raw(out, a);
-    }
-    out += ']';
+    append_fallback(rec, out, "format error");
   }
 }
 

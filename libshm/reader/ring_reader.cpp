@@ -210,7 +210,7 @@ RingCounters RingReader::counters() const {
 
 std::size_t RingReader::load_sites() {
   (void)refresh_sites();
-  std::size_t n = 0;
+  std::size_t n = sparse_sites_.size();
   for (const auto& s : sites_) n += s != nullptr;
   return n;
 }
@@ -430,8 +430,12 @@ Status RingReader::refresh_sites() {
       s->function.assign(p += file_len, function_len);
       s->format.assign(p += function_len, format_len);
       s->arg_types.assign(p += format_len, arg_count);
-      if (sites_.size() < id) sites_.resize(id);
-      sites_[id - 1] = std::move(s);
+      if (id <= area / ring::kSiteEntryBytes) {
+        if (sites_.size() < id) sites_.resize(id);
+        sites_[id - 1] = std::move(s);
+      } else {
+        sparse_sites_[id] = std::move(s);
+      }
     } else {
       std::uint32_t id = 0;
       std::uint16_t name_len = 0;
@@ -451,7 +455,9 @@ Status RingReader::refresh_sites() {
 const SiteInfo* RingReader::site(std::uint32_t id) {
   if (id == 0) return nullptr;
   if (id > sites_.size() || !sites_[id - 1]) (void)refresh_sites();
-  return id <= sites_.size() ? sites_[id - 1].get() : nullptr;
+  if (id <= sites_.size()) return sites_[id - 1].get();
+  const auto it = sparse_sites_.find(id);
+  return it == sparse_sites_.end() ? nullptr : it->second.get();
 }
 
 const std::string* RingReader::logger(std::uint16_t id) {

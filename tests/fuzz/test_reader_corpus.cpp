@@ -557,3 +557,103 @@ TEST_CASE("an observer's drain() of a lane that does not exist is an error, not 
   }
   CHECK(error);
 }
+
+// ---- costs a hostile file could once make the reader pay ----
+
+namespace {
+
+// The reader's resident memory in KiB.
+long rss_kib() {
+  const std::string status = test::read_file("/proc/self/status");
+  const auto at = status.find("VmRSS:");
+  REQUIRE(at != std::string::npos);
+  return std::stol(status.substr(at + 6));
+}
+
+}  // namespace
+
+TEST_CASE("a template asking for a billion-character field is rendered in bounded time") {
+  // Before the fix one 48-byte record of site "{:1000000000}" had fmt pad the message to a
+  // billion characters (16 s and ~1 GiB) before it was cut to max_message_bytes.
+  Files files;
+  for (const char* format : {"{:1000000000}", "{:.1000000000}", "{:{}}", "{0}{0}{0}{0}{0}{0}{0}{0}"}) {
+    CAPTURE(format);
+    StructuredSpec s = baseline();
+    SiteSpec wide;
+    wide.format = format;
+    s.registry = site_entry(wide);
+    if (std::string_view(format) == "{:{}}") {
+      wide.types = "ii";
+      s.registry = site_entry(wide);
+      RecordSpec r;
+      r.payload = bytes_of(std::int32_t{5}) + bytes_of(std::int32_t{2'000'000'000});
+      s.lanes = {record(r)};
+    }
+    const std::string path = files.write(image(s));
+    CHECK(finishes_within(
+        [&] {
+          auto r = RingReader::open(path, OpenMode::observer);
+          std::string line;
+          (void)r.value()->drain(0, 16, [&](const RecordView& v) {
+            append_json_line(v, r.value()->info(), JsonOptions{}, line);
+          });
+        },
+        std::chrono::milliseconds(5000)));
+    for (const auto& line : test::peek_lines(path)) {
+      CHECK(line.size() < 4096);
+      CHECK(test::schema_error(line).empty());
+    }
+  }
+}
+
+TEST_CASE("a site id of 2^24 costs one entry, not a 16M-slot table") {
+  Files files;
+  StructuredSpec s = baseline();
+  SiteSpec high;
+  high.id = 1u << 24;
+  high.format = "high {}";
+  s.registry = site_entry(high);
+  s.control.flags |= kRawSiteIds;
+  RecordSpec r;
+  r.site = high.id;
+  s.lanes = {record(r)};
+  const std::string path = files.write(image(s));
+  const long before = rss_kib();
+  auto reader = RingReader::open(path, OpenMode::observer);
+  REQUIRE(reader);
+  CHECK(reader.value()->load_sites() == 1);
+  CHECK(rss_kib() - before < 16 * 1024);  // a dense table of 2^24 pointers was 128 MiB
+  const SiteInfo* site = reader.value()->site(high.id);
+  REQUIRE(site != nullptr);
+  CHECK(site->format == "high {}");
+  const auto lines = test::peek_lines(path);
+  REQUIRE(lines.size() == 1);
+  CHECK(test::field(lines[0], "message") == "high 5");
+}
+
+TEST_CASE("a record with 100k distinct context keys is formatted in bounded time") {
+  // Finding keys shadowed by a later entry was quadratic: 52k keys took 5.8 s.
+  SiteInfo site;
+  site.id = 1;
+  site.format = "many";
+  RingInfo ring;
+  RecordView rec;
+  rec.site = &site;
+  rec.site_id = 1;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 100000; ++i) keys.push_back("k" + std::to_string(i));
+  for (const auto& k : keys) {
+    ContextEntry e;
+    e.key = k;
+    e.value.type = ring::ArgType::i64;
+    e.value.i = 1;
+    rec.context.push_back(e);
+  }
+  CHECK(finishes_within(
+      [&] {
+        std::string out;
+        append_json_line(rec, ring, JsonOptions{}, out);
+        if (out.find("\"k99999\":1}") == std::string::npos) _exit(1);
+      },
+      std::chrono::milliseconds(5000)));
+}

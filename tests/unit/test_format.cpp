@@ -148,3 +148,72 @@ TEST_CASE("an unknown site still gives a valid line") {
   CHECK(field(l, "message") == "(unknown call site 99)");
   CHECK(field(l, "line") == "0");
 }
+
+TEST_CASE("hostile widths and precisions fall back to the raw arguments") {
+  Fixture f;
+  f.rec.args.resize(1);
+  f.rec.args[0].type = ring::ArgType::f64;
+  f.rec.args[0].d = 1.5;
+  for (const char* format : {"{:1000000000}", "{:.1000000000f}", "{:>99999999999999999999999}"}) {
+    CAPTURE(format);
+    f.site.format = format;
+    CHECK(field(f.line(), "message") == std::string(format) + " [format spec too large; args: 1.5]");
+  }
+  // A width taken from an argument is held to the same limit; a modest one still works.
+  f.site.format = "[{:>{}}]";
+  f.rec.args.resize(2);
+  f.rec.args[0].type = ring::ArgType::string;
+  f.rec.args[0].s = "ab";
+  f.rec.args[1].type = ring::ArgType::u64;
+  f.rec.args[1].u = 4;
+  CHECK(field(f.line(), "message") == "[  ab]");
+  f.rec.args[1].u = 1'000'000'000;
+  CHECK(field(f.line(), "message") == "[{:>{}}] [format spec too large; args: ab 1000000000]");
+  f.rec.args[1].type = ring::ArgType::i64;
+  f.rec.args[1].i = -1;
+  CHECK(field(f.line(), "message") == "[{:>{}}] [format spec too large; args: ab -1]");
+}
+
+TEST_CASE("rendering stops one byte past the limit however much the template asks for") {
+  Fixture f;
+  // Each field is within the limit, together they are a gigabyte; and one argument repeated.
+  std::string many;
+  for (int i = 0; i < 16384; ++i) many += "{0:65536}";
+  f.site.format = many;
+  f.rec.args.resize(1);
+  f.rec.args[0].type = ring::ArgType::string;
+  const std::string text(4000, 'x');  // the record's argument is a view into its bytes
+  f.rec.args[0].s = text;
+  std::string out = "prefix";
+  render_message(f.rec, out, 100000);
+  CHECK(out.size() == 6 + 100001);
+  std::string repeated;
+  for (int i = 0; i < 20000; ++i) repeated += "{0}";
+  f.site.format = repeated;
+  out.clear();
+  render_message(f.rec, out, 1000);
+  CHECK(out == std::string(1001, 'x'));
+  // The JSON line cuts that at max_message_bytes and marks it.
+  JsonOptions o;
+  o.max_message_bytes = 1000;
+  const auto l = f.line(o);
+  CHECK(field(l, "message") == std::string(1000, 'x') + std::string(kTruncationMarker));
+  CHECK(field(l, "truncated") == "true");
+}
+
+TEST_CASE("with many context entries a later key still wins over an earlier one") {
+  Fixture f;
+  auto add = [&](std::string_view key, std::int64_t v) {
+    ContextEntry e;
+    e.key = key;
+    e.value.type = ring::ArgType::i64;
+    e.value.i = v;
+    f.rec.context.push_back(e);
+  };
+  // Past 16 entries the formatter finds shadowed keys with a map; both ways agree.
+  const std::string keys[] = {"a", "b", "c", "d", "e"};
+  for (int i = 0; i < 40; ++i) add(keys[i % 5], i);
+  CHECK(field(f.line(), "context") == R"({"a":35,"b":36,"c":37,"d":38,"e":39})");
+  f.rec.context.resize(7);
+  CHECK(field(f.line(), "context") == R"({"c":2,"d":3,"e":4,"a":5,"b":6})");
+}
