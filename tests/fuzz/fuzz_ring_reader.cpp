@@ -13,6 +13,8 @@
 
 #include <shmlog/ring_format.hpp>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -90,13 +92,27 @@ void remove_dir() {
   std::filesystem::remove_all(g_dir, ec);
 }
 
+// Directories of fuzzer processes that died without cleaning up (a crash, or libFuzzer's -fork
+// children) are named after their pid: remove those whose process is gone.
+void remove_stale_dirs(const std::string& base) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("shmlog-fuzz.")) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + 12, &end, 10);  // "shmlog-fuzz.<pid>.XXXXXX"
+    if (pid > 0 && *end == '.' && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+      std::filesystem::remove_all(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  const char* base = std::getenv("TMPDIR");
-  std::string pattern =
-      std::string(::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (base && *base ? base : "/tmp")) +
-      "/shmlog-fuzz.XXXXXX";
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string base = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (tmp && *tmp ? tmp : "/tmp");
+  remove_stale_dirs(base);
+  std::string pattern = base + "/shmlog-fuzz." + std::to_string(::getpid()) + ".XXXXXX";
   if (::mkdtemp(pattern.data()) == nullptr) {
     std::perror("mkdtemp");
     std::abort();
@@ -133,6 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   shmlog::fuzz::Findings findings;
   shmlog::fuzz::exercise_ring(g_path, findings);
   ::close(fd);
+  ::unlink(g_path.c_str());
   if (!findings.problems.empty()) {
     for (const auto& p : findings.problems) std::fprintf(stderr, "fuzz_ring_reader: %s\n", p.c_str());
     std::abort();
