@@ -104,6 +104,9 @@ class ClockConverter {
   // For TSC rings of this boot: re-estimates the tick rate over the ring's whole lifetime,
   // which is far more precise than the writer's quick calibration at start-up.
   void refresh();
+  // refresh() when due (1 s after the last one, doubling up to a minute); costs one TSC read
+  // otherwise. RingReader calls it once per batch.
+  void maybe_refresh();
 
  private:
   ring::ClockSource source_ = ring::ClockSource::realtime_ns;
@@ -111,6 +114,8 @@ class ClockConverter {
   std::uint64_t anchor_ = 0;
   std::uint64_t hz_ = 0;
   bool same_boot_ = false;
+  std::uint64_t next_refresh_ = 0;  // TSC value
+  std::uint64_t refresh_interval_s_ = 1;
 };
 
 // The immutable facts of a ring, copied from its validated header.

@@ -1,6 +1,7 @@
 // Creating a ring file: build it under a temporary name, take the liveness lock, then rename,
 // so a reader listing the directory only ever sees complete files of live (or once-live) writers.
 #include "producer/open_ring.hpp"
+#include "time_source.hpp"
 
 #include <shmlog/logger.hpp>
 
@@ -24,12 +25,6 @@ namespace shmlog::detail {
 namespace {
 
 __extension__ typedef unsigned __int128 u128;  // 64x64-bit products without overflow
-
-std::uint64_t realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 std::string errno_text(int err) {
   return std::string(std::strerror(err));
@@ -63,28 +58,6 @@ std::string env_or(const char* name, std::string fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
-void read_boot_id(std::uint8_t (&out)[16]) {
-  std::ifstream f("/proc/sys/kernel/random/boot_id");
-  std::string text;
-  std::getline(f, text);
-  std::size_t n = 0;
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i + 1 < text.size() && n < 16;) {
-    int hi = hex(text[i]), lo = hex(text[i + 1]);
-    if (hi < 0) {
-      ++i;
-      continue;
-    }
-    if (lo < 0) break;
-    out[n++] = static_cast<std::uint8_t>(hi << 4 | lo);
-    i += 2;
-  }
-}
-
 // An invariant TSC ticks at a constant rate on every core, in every state: only then may the hot
 // path stamp records with it.
 bool invariant_tsc() {
@@ -97,18 +70,18 @@ bool invariant_tsc() {
 #endif
 }
 
-// A short calibration: readers of the same boot refine it over the ring's lifetime.
+// A short calibration (2 ms between two bracketed clock pairs, so about 10 ppm): readers of the
+// same boot refine it over the ring's lifetime (ClockConverter::refresh).
 void calibrate_tsc(ring::FileHeader& h) {
 #if defined(__x86_64__)
-  std::uint64_t t0 = __rdtsc();
-  std::uint64_t n0 = realtime_ns();
-  std::uint64_t t0b = __rdtsc();
-  std::uint64_t n1 = n0;
-  while (n1 - n0 < 2'000'000) n1 = realtime_ns();
-  std::uint64_t t1 = __rdtsc();
-  h.tsc_anchor = t0 + (t0b - t0) / 2;
-  h.start_ns = n0;
-  h.tsc_hz = static_cast<std::uint64_t>(static_cast<u128>(t1 - h.tsc_anchor) * 1'000'000'000u / (n1 - n0));
+  const ClockPair start = clock_pair();
+  while (realtime_ns() - start.ns < 2'000'000) {
+  }
+  const ClockPair end = clock_pair();
+  h.tsc_anchor = start.tsc;
+  h.start_ns = start.ns;
+  h.tsc_hz = static_cast<std::uint64_t>(static_cast<u128>(end.tsc - start.tsc) * 1'000'000'000u /
+                                        (end.ns - start.ns));
 #else
   (void)h;
 #endif

@@ -1,10 +1,10 @@
+#include "time_source.hpp"
+
 #include <shmlog/reader.hpp>
 
+#include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <string>
 
-#include <time.h>
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
@@ -14,28 +14,12 @@ namespace {
 
 __extension__ typedef unsigned __int128 u128;  // 64x64-bit products without overflow
 
-std::uint64_t realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 bool same_boot(const std::uint8_t (&id)[16]) {
-  std::ifstream f("/proc/sys/kernel/random/boot_id");
-  std::string text;
-  std::getline(f, text);
-  std::uint8_t mine[16] = {};
-  std::size_t n = 0;
-  for (std::size_t i = 0; i + 1 < text.size() && n < 16;) {
-    auto hex = [](char c) { return c >= 'a' ? c - 'a' + 10 : c - '0'; };
-    if (text[i] == '-') {
-      ++i;
-      continue;
-    }
-    mine[n++] = static_cast<std::uint8_t>(hex(text[i]) << 4 | hex(text[i + 1]));
-    i += 2;
-  }
-  return n == 16 && std::memcmp(mine, id, 16) == 0;
+  std::uint8_t mine[16];
+  detail::read_boot_id(mine);
+  static constexpr std::uint8_t unknown[16] = {};
+  // An unreadable boot id (all zero) on either side proves nothing.
+  return std::memcmp(mine, unknown, 16) != 0 && std::memcmp(mine, id, 16) == 0;
 }
 
 }  // namespace
@@ -50,13 +34,24 @@ ClockConverter::ClockConverter(const ring::FileHeader& h)
 }
 
 void ClockConverter::refresh() {
-#if defined(__x86_64__)
   if (!same_boot_) return;
+  const detail::ClockPair now = detail::clock_pair();
+  // Over a second or more the bracketed pair's error is below a part per million.
+  if (now.tsc > anchor_ && now.ns > start_ns_ + 1'000'000'000u)
+    hz_ = static_cast<std::uint64_t>(static_cast<u128>(now.tsc - anchor_) * 1'000'000'000u /
+                                     (now.ns - start_ns_));
+}
+
+void ClockConverter::maybe_refresh() {
+#if defined(__x86_64__)
+  if (!same_boot_ || hz_ == 0) return;
   const std::uint64_t ticks = __rdtsc();
-  const std::uint64_t now = realtime_ns();
-  // Over a second or more the two clocks' read jitter is below a part per million.
-  if (ticks > anchor_ && now > start_ns_ + 1'000'000'000u)
-    hz_ = static_cast<std::uint64_t>(static_cast<u128>(ticks - anchor_) * 1'000'000'000u / (now - start_ns_));
+  if (ticks < next_refresh_) return;
+  refresh();
+  // 1 s, 2 s, 4 s ... 64 s apart: the estimate improves with the ring's age, so early refreshes
+  // matter most, and a long-lived ring is re-read once a minute.
+  next_refresh_ = ticks + hz_ * refresh_interval_s_;
+  refresh_interval_s_ = std::min<std::uint64_t>(refresh_interval_s_ * 2, 64);
 #endif
 }
 

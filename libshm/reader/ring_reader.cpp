@@ -228,6 +228,7 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
   const std::uint64_t mask = lane_bytes - 1;
   // A batch must hold at least one record of the largest size a producer writes.
   max_bytes = std::max<std::size_t>(max_bytes, lane_bytes / ring::kMaxRecordShare);
+  clock_.maybe_refresh();
   batch.lane = lane;
   batch.records.clear();
   batch.records.reserve(max_records);

@@ -5,6 +5,8 @@
 #include <shmlog/logger.hpp>
 #include <shmlog/reader.hpp>
 
+#include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -14,6 +16,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 using namespace shmlog;
 
@@ -169,6 +174,44 @@ TEST_CASE("timestamps come out as wall-clock nanoseconds") {
   CHECK(ts + 1'000'000 >= before);
   CHECK(ts <= after + 1'000'000);
 }
+
+#if defined(__x86_64__)
+TEST_CASE("a TSC ring's tick rate is re-measured while it is read") {
+  test::TempDir rings;
+  const auto ring = test::start_ring(rings);
+  const std::string bytes = test::read_file(ring);
+  alignas(64) std::byte copy[sizeof(ring::FileHeader)];
+  REQUIRE(bytes.size() >= sizeof copy);
+  std::memcpy(copy, bytes.data(), sizeof copy);
+  auto* h = reinterpret_cast<ring::FileHeader*>(copy);
+  if (h->clock_source != static_cast<std::uint32_t>(ring::ClockSource::tsc)) {
+    MESSAGE("no invariant TSC here: the ring stamps realtime, nothing to refine");
+    return;
+  }
+  // The header as a writer with a 1 % wrong calibration would have left it, anchored now.
+  const std::uint64_t true_hz = h->tsc_hz;
+  h->tsc_anchor = __rdtsc();
+  h->start_ns = now_ns();
+  h->tsc_hz = true_hz + true_hz / 100;
+  ClockConverter clock(*h);
+  auto error_us = [&] {
+    const std::uint64_t before = now_ns();
+    const std::uint64_t converted = clock.to_ns(__rdtsc());
+    const std::uint64_t after = now_ns();
+    return (static_cast<double>(converted) - static_cast<double>(before / 2 + after / 2)) / 1e3;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  const double stale = error_us();
+  clock.maybe_refresh();  // due: the first refresh after construction
+  // The rate, not just the offset, is right now: the error stays small as time goes on.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const double refreshed = error_us();
+  MESSAGE("conversion error after 1.2 s: " << stale << " us with the bad rate, " << refreshed
+                                           << " us 0.6 s after re-measuring");
+  CHECK(stale < -5000);              // 1 % slow over 1.2 s is about -12 ms
+  CHECK(std::abs(refreshed) < 200);  // a 1 % wrong rate would be -18 ms by now
+}
+#endif
 
 TEST_CASE("only one process-wide drainer holds the consumer lock") {
   test::TempDir rings;
