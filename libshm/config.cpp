@@ -149,14 +149,16 @@ Result<std::chrono::microseconds> parse_duration(std::string_view text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   auto n = parse_uint(text.substr(0, digits));
-  if (!n || *n > (1ull << 40)) return Error{"expected a duration such as 500us, 10ms, 2s or 1m"};
+  if (!n || *n > (1ull << 40)) return Error{"expected a duration such as 500us, 10ms, 2s, 1m, 1h or 7d"};
   std::string_view unit = text.substr(digits);
   using namespace std::chrono;
   if (unit == "us") return microseconds(*n);
   if (unit == "ms" || unit.empty()) return microseconds(*n * 1000);
   if (unit == "s") return microseconds(*n * 1'000'000);
   if (unit == "m") return microseconds(*n * 60'000'000);
-  return Error{"unknown duration unit \"" + std::string(unit) + "\" (use us, ms, s or m)"};
+  if (unit == "h") return microseconds(*n * 3'600'000'000);
+  if (unit == "d") return microseconds(*n * 86'400'000'000);
+  return Error{"unknown duration unit \"" + std::string(unit) + "\" (use us, ms, s, m, h or d)"};
 }
 
 std::span<const SettingInfo> library_settings() {

@@ -77,7 +77,7 @@ std::span<const SettingInfo> library_settings();
 
 // Shared by the library and the sidecar's settings: "8MiB", "512k", "1G", "4096".
 Result<std::uint64_t> parse_bytes(std::string_view text);
-// "10ms", "2s", "500us", "1m"; a bare number is milliseconds.
+// "10ms", "2s", "500us", "1m", "1h", "7d"; a bare number is milliseconds.
 Result<std::chrono::microseconds> parse_duration(std::string_view text);
 
 }  // namespace shmlog

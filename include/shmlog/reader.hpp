@@ -12,6 +12,7 @@
 #include <shmlog/ring_format.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -141,6 +142,7 @@ struct LaneState {
   std::uint64_t write_pos = 0;
   std::uint64_t read_pos = 0;
   std::array<std::uint64_t, kLevelCount> dropped{};
+  std::array<std::uint64_t, kLevelCount> drops_reported{};
   std::uint64_t blocked = 0;
   std::uint64_t used_bytes() const { return write_pos > read_pos ? write_pos - read_pos : 0; }
 };
@@ -191,6 +193,17 @@ class RingReader : public SiteLookup {
   Status set_min_level(Level level);
   const ClockConverter& clock() const { return clock_; }
   ClockConverter& clock() { return clock_; }
+  // Consumer mode only: the sleep handshake with producers. arm_wake() sets consumer_waiting (a
+  // producer that sees it bumps wake_futex and wakes it) and returns wake_futex's value, which a
+  // futex wait on wake_word() compares against. Look at the lanes once more after arming: a
+  // record committed just before is not announced. disarm_wake() clears the flag after a wait.
+  std::uint32_t arm_wake();
+  void disarm_wake();
+  const std::atomic<std::uint32_t>* wake_word() const;
+  // Consumer mode only: who drains this ring, and that it is still at it (for `shmlog status`).
+  void heartbeat(std::int32_t pid, std::uint64_t now_ns);
+  // Consumer mode only: records that the drops up to `reported` (per level) have been reported.
+  Status set_drops_reported(std::uint32_t lane, const std::array<std::uint64_t, kLevelCount>& reported);
   // Consumer mode only: the exclusive drainer lock (kConsumerLockByte). False if another
   // process holds it.
   bool try_lock_consumer();

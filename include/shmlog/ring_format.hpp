@@ -127,6 +127,9 @@ struct alignas(kCacheLine) LaneDescriptor {
   std::atomic<std::uint64_t> blocked;  // records that waited for space (block policy)
   // --- line 2: consumers ---
   alignas(kCacheLine) std::atomic<std::uint64_t> read_pos;  // every byte before it is free
+  // How many of `dropped` the draining consumer has already reported (it writes a WARNING line
+  // for the difference), kept here so a restarted sidecar neither repeats nor misses a report.
+  std::atomic<std::uint64_t> drops_reported[kLevelCount];
 };
 
 // Record header: the first bytes of every record, 8-byte aligned. `commit` is written last.
@@ -244,6 +247,7 @@ static_assert(offsetof(FileHeader, consumer_heartbeat_ns) == 10 * kCacheLine);
 static_assert(sizeof(LaneDescriptor) == 3 * kCacheLine);
 static_assert(offsetof(LaneDescriptor, dropped) == kCacheLine);
 static_assert(offsetof(LaneDescriptor, read_pos) == 2 * kCacheLine);
+static_assert(offsetof(LaneDescriptor, drops_reported) == 2 * kCacheLine + 8);
 static_assert(sizeof(RecordHeader) == kRecordHeaderBytes);
 static_assert(offsetof(RecordHeader, timestamp) == 24);
 static_assert(sizeof(SiteEntry) == kSiteEntryBytes);

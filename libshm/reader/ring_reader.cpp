@@ -174,11 +174,59 @@ LaneState RingReader::lane_state(std::uint32_t lane) const {
     s.next_seq = d.next_seq.load(std::memory_order_relaxed);
     s.write_pos = d.write_pos.load(std::memory_order_relaxed);
     s.read_pos = d.read_pos.load(std::memory_order_acquire);
-    for (int i = 0; i < kLevelCount; ++i)
+    for (int i = 0; i < kLevelCount; ++i) {
       s.dropped[static_cast<std::size_t>(i)] = d.dropped[i].load(std::memory_order_relaxed);
+      s.drops_reported[static_cast<std::size_t>(i)] = d.drops_reported[i].load(std::memory_order_relaxed);
+    }
     s.blocked = d.blocked.load(std::memory_order_relaxed);
   });
   return s;
+}
+
+std::uint32_t RingReader::arm_wake() {
+  if (mode_ != OpenMode::consumer) return 0;  // a read-only mapping: never written
+  auto* h = const_cast<ring::FileHeader*>(header_);
+  std::uint32_t value = 0;
+  detail::guarded([&] {
+    value = h->wake_futex.load(std::memory_order_acquire);
+    h->consumer_waiting.store(1, std::memory_order_relaxed);
+    // The store above must be visible before the lanes are looked at again (Dekker with the
+    // producer's commit-then-check): without this fence both sides could miss each other.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  });
+  return value;
+}
+
+void RingReader::disarm_wake() {
+  if (mode_ != OpenMode::consumer) return;
+  auto* h = const_cast<ring::FileHeader*>(header_);
+  detail::guarded([&] { h->consumer_waiting.store(0, std::memory_order_relaxed); });
+}
+
+const std::atomic<std::uint32_t>* RingReader::wake_word() const {
+  return &header_->wake_futex;
+}
+
+void RingReader::heartbeat(std::int32_t pid, std::uint64_t now_ns) {
+  if (mode_ != OpenMode::consumer) return;
+  auto* h = const_cast<ring::FileHeader*>(header_);
+  detail::guarded([&] {
+    h->consumer_pid.store(pid, std::memory_order_relaxed);
+    h->consumer_heartbeat_ns.store(now_ns, std::memory_order_relaxed);
+  });
+}
+
+Status RingReader::set_drops_reported(std::uint32_t lane,
+                                      const std::array<std::uint64_t, kLevelCount>& reported) {
+  if (mode_ != OpenMode::consumer) return Error{info_.path + ": opened as observer"};
+  if (lane >= info_.lane_count) return Error{info_.path + ": no lane " + std::to_string(lane)};
+  ring::LaneDescriptor& d = lanes_[lane];
+  if (!detail::guarded([&] {
+        for (int i = 0; i < kLevelCount; ++i)
+          d.drops_reported[i].store(reported[static_cast<std::size_t>(i)], std::memory_order_relaxed);
+      }))
+    return Error{info_.path + ": file shrank"};
+  return Ok{};
 }
 
 Level RingReader::min_level() const {

@@ -59,6 +59,10 @@ Child Child::spawn(const std::vector<std::string>& argv, const std::string& stde
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     die_with(parent);
+    // Until exec this is a copy of the test, with doctest's crash handlers: a signal sent to
+    // the child early would have it report a crash of the test. Back to the defaults.
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL})
+      ::signal(sig, SIG_DFL);
     ::dup2(out[1], STDOUT_FILENO);
     if (err >= 0) ::dup2(err, STDERR_FILENO);
     ::execv(args[0], args.data());

@@ -110,7 +110,9 @@ TEST_CASE("sizes and durations") {
   CHECK(*parse_duration("7") == std::chrono::milliseconds(7));
   CHECK(*parse_duration("2s") == std::chrono::seconds(2));
   CHECK(*parse_duration("1m") == std::chrono::minutes(1));
-  CHECK_FALSE(parse_duration("1h"));
+  CHECK(*parse_duration("1h") == std::chrono::hours(1));
+  CHECK(*parse_duration("7d") == std::chrono::hours(24 * 7));
+  CHECK_FALSE(parse_duration("1w"));
   CHECK_FALSE(parse_duration("-1s"));
 }
 
