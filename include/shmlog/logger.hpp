@@ -169,6 +169,12 @@ struct SiteText {
   const char* function;
   unsigned line;
 };
+
+// How Logger::log_enabled takes an argument: small trivially copyable ones by value (registers),
+// the rest by reference.
+template <typename T>
+using param_t = std::conditional_t<std::is_trivially_copyable_v<T> && !std::is_array_v<T> && sizeof(T) <= 16,
+                                   T, const T&>;
 }  // namespace detail
 
 template <typename... Args>
@@ -244,7 +250,8 @@ class Logger {
   template <Level L, typename... Args>
   void log(const FormatString<std::type_identity_t<Args>...>& f, const Args&... args) const noexcept;
   template <Level L, typename... Args>
-  void log_enabled(const FormatString<std::type_identity_t<Args>...>& f, const Args&... args) const noexcept;
+  void log_enabled(const char* text, std::size_t text_len, const char* file, const char* function,
+                   unsigned line, detail::param_t<Args>... args) const noexcept;
 
   // Used by the SHMLOG_* macros and the timer: `site` is already registered.
   template <Level L, typename... Args>
@@ -477,17 +484,21 @@ template <Level L, typename... Args>
     if (static_cast<std::uint32_t>(L) <
         detail::g_active.min_level.load(std::memory_order_relaxed)->load(std::memory_order_relaxed))
       return;
-    log_enabled<L>(f, args...);
+    // Everything by value in registers (small arguments) or as constants: passing `f` or the
+    // arguments by reference made GCC store them all to the stack before the level check.
+    log_enabled<L, Args...>(f.site.text.data(), f.site.text.size(), f.site.file, f.site.function, f.site.line,
+                            args...);
   }
 }
 
 // Out of line so that a disabled call is only the level check: inlining the writer too would
 // make every call site save registers and spill its arguments before that check.
 template <Level L, typename... Args>
-[[gnu::noinline]] void Logger::log_enabled(const FormatString<std::type_identity_t<Args>...>& f,
-                                           const Args&... args) const noexcept {
-  log_site<L>(detail::cached_site_id(f.site.text.data(), f.site.text.size(), f.site.file, f.site.function,
-                                     f.site.line, detail::Signature<Args...>::codes.data(), L),
+[[gnu::noinline]] void Logger::log_enabled(const char* text, std::size_t text_len, const char* file,
+                                           const char* function, unsigned line,
+                                           detail::param_t<Args>... args) const noexcept {
+  log_site<L>(detail::cached_site_id(text, text_len, file, function, line,
+                                     detail::Signature<Args...>::codes.data(), L),
               0, 0, args...);
 }
 
