@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's demo: build, run a demo app that logs into rings under demo-out/rings, then look
-# at those rings with the shmlog program. Each step is a function; add one (drain to files,
-# ship to Loki, ...) and list it in `steps` below.
+# The README's demo: build, start the sidecar (`shmlog sidecar`) draining demo-out/rings into
+# rotating JSON-lines files under demo-out/logs, run a demo app that logs into the rings, stop the
+# sidecar the way Kubernetes does (SIGTERM), and show the files. Each step is a function; add one
+# (ship to Loki, ...) and list it in `steps` below.
 #
 # Environment: SHMLOG_DEMO_SECONDS (how long the demo app logs, default 3),
 # SHMLOG_DEMO_BIN / SHMLOG_BIN (override the binaries below), SHMLOG_TEST_SKIP_DEPS=1.
@@ -17,6 +18,10 @@ shmlog_target=shmlog_cli
 shmlog_bin=${SHMLOG_BIN:-$build_dir/sidecar/shmlog}     # the sidecar program
 out=demo-out
 rings=$out/rings
+logs=$out/logs
+# Small files so the demo shows rotation; the defaults are 100MiB x 5.
+sidecar_args=(--dir "$rings" --out "$logs" --rotate-bytes 256KiB --rotate-keep 3 --compress true)
+sidecar_pid=
 demo_seconds=${SHMLOG_DEMO_SECONDS:-3}
 demo_args=(--seconds "$demo_seconds" --threads 3)        # see `shmlog-demo --help`
 
@@ -42,9 +47,16 @@ step_build() {
   done
 }
 
-step_produce() {
-  rm -rf "$rings"
+step_sidecar() {
+  rm -rf "$rings" "$logs"
   mkdir -p "$rings"
+  echo "\$ $shmlog_bin sidecar ${sidecar_args[*]} &"
+  "$shmlog_bin" sidecar "${sidecar_args[@]}" 2> >(sed 's/^/  [sidecar] /' >&2) &
+  sidecar_pid=$!
+  trap '[[ -n "$sidecar_pid" ]] && kill -KILL "$sidecar_pid" 2>/dev/null' EXIT
+}
+
+step_produce() {
   echo "\$ SHMLOG_DIR=$rings $demo_bin ${demo_args[*]}"
   local rc=0
   # The app stops by itself after --seconds; the timeout only guards against a hang.
@@ -53,28 +65,33 @@ step_produce() {
     echo "demo: $demo_bin exited with status $rc$( ((rc == 124)) && echo ' (timed out)')" >&2
     exit 1
   fi
-  ls -l "$rings"
 }
 
-step_inspect() {
-  show "$shmlog_bin" ring inspect "$rings"
+step_stop() {
+  echo "\$ kill -TERM $sidecar_pid   # as Kubernetes stops the sidecar container"
+  kill -TERM "$sidecar_pid"
+  local rc=0
+  wait "$sidecar_pid" || rc=$?
+  sidecar_pid=
+  ((rc == 0)) || { echo "demo: the sidecar exited with status $rc" >&2; exit 1; }
 }
 
-step_tail() {
-  echo "\$ $shmlog_bin ring tail $rings | head -20"
-  # head closes the pipe after 20 lines, so a SIGPIPE (141) ends the tail normally; the timeout
-  # (124) stops a tail that follows the rings and has fewer lines to show.
-  timeout 10 "$shmlog_bin" ring tail "$rings" | head -20 && return 0
-  local status=${PIPESTATUS[0]}
-  if ((status != 141 && status != 124)); then
-    echo "demo: ring tail exited with status $status" >&2
-    exit 1
-  fi
+step_files() {
+  show ls -l "$logs"
+  echo "\$ head -3 $logs/shmlog-demo.log"
+  head -3 "$logs/shmlog-demo.log"
+  echo "# lines in all of them (.gz read with zcat):"
+  local n=0 f
+  for f in "$logs"/shmlog-demo.log*; do
+    if [[ "$f" == *.gz ]]; then n=$((n + $(zcat "$f" | wc -l))); else n=$((n + $(wc -l <"$f"))); fi
+  done
+  echo "$n lines"
+  ((n > 0)) || { echo "demo: the sidecar wrote no lines" >&2; exit 1; }
 }
 
-steps=(deps build produce inspect tail)
+steps=(deps build sidecar produce stop files)
 for step in "${steps[@]}"; do
   header "$step"
   "step_$step"
 done
-header "done: rings in $rings"
+header "done: JSON lines in $logs"

@@ -9,6 +9,8 @@ packages=(
   libboost-dev                           # Boost.Interprocess (header-only)
   rapidjson-dev libfmt-dev               # JSON lines and schema validation; message formatting
   libcpp-httplib-dev libcli11-dev        # the sidecar's HTTP server and Loki client; its CLI
+  zlib1g-dev                             # gzip of rotated log files
+  libyaml-cpp-dev                        # the sidecar's config file
   doctest-dev                            # unit tests
   libspdlog-dev                          # benchmarks only (the comparison baseline)
 )

@@ -1,0 +1,469 @@
+#include "drain/drainer.hpp"
+
+#include "drain/drop_notice.hpp"
+#include "drain/resume.hpp"
+#include "drain/wake.hpp"
+#include "sinks/file/rotating_file.hpp"
+
+#include <shmlog/json_line.hpp>
+#include <shmlog/reader.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace shmlog::sidecar {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr std::size_t kBatchRecords = 4096;
+constexpr std::size_t kBatchBytes = 256 << 10;
+// A service's lines are written once they pass this; the resume window below must hold the
+// largest piece that can be in flight (this plus one lane batch formatted, a few MiB at most).
+constexpr std::size_t kPieceBytes = 1 << 20;
+constexpr std::size_t kResumeWindow = 8 << 20;
+constexpr auto kIdleWait = 50ms;  // longest sleep: rescans, signals and new rings are seen by then
+constexpr auto kDropCheck = 250ms;
+constexpr auto kHeartbeat = 1s;
+
+std::uint64_t realtime_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void say(const std::string& text) {
+  std::fprintf(stderr, "shmlog sidecar: %s\n", text.c_str());
+}
+
+struct Output;
+
+struct Lane {
+  Batch batch;
+  bool broken = false;
+};
+
+struct Ring {
+  std::string path;
+  std::unique_ptr<RingReader> reader;
+  RingInfo info;  // service filled in with the fallback
+  std::vector<Lane> lanes;
+  bool dead_seen = false;  // the writer was gone before the last round began
+  bool remove = false;
+  std::string stem;          // its output's file stem
+  Output* output = nullptr;  // outputs are never erased, so the pointer stays valid
+  Clock::time_point next_drop_check{};
+  Clock::time_point next_heartbeat{};
+};
+
+struct Output {
+  std::optional<RotatingFile> file;
+  std::string buffer;
+  std::vector<std::pair<Ring*, std::uint32_t>> pending;  // batches whose lines are in buffer
+  std::vector<std::pair<Ring*, std::uint32_t>> pending_drops;
+  std::vector<std::array<std::uint64_t, kLevelCount>> pending_drop_counts;
+  std::unique_ptr<ResumeIndex> resume;
+  bool failing = false;
+  Clock::time_point retry_at{};
+  std::chrono::milliseconds backoff{100};
+};
+
+}  // namespace
+
+struct Drainer::Impl {
+  SidecarSettings settings;
+  JsonOptions json;
+  DrainStats stats;
+  std::vector<std::unique_ptr<Ring>> rings;
+  std::map<std::string, Output> outputs;  // by file stem
+  std::set<std::string> skipped;          // bad or foreign rings, not retried until they change
+  std::size_t resume_lanes = 0;
+  int inotify_fd = -1;
+  std::atomic<std::uint32_t> own_word{0};  // bumped by signals: wakes the sleep
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> reopen_requested{false};
+  Clock::time_point next_rescan{};
+  std::string line;  // scratch
+
+  explicit Impl(SidecarSettings s) : settings(std::move(s)) {
+    json.max_message_bytes = settings.max_message_bytes;
+    for (const auto& k : settings.redact_keys) json.redact_keys.push_back(k);
+  }
+
+  // ---- rings ----
+
+  void watch_directory() {
+    if (inotify_fd < 0) inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (inotify_fd >= 0)
+      (void)::inotify_add_watch(inotify_fd, settings.dir.c_str(), IN_MOVED_TO | IN_CREATE | IN_ONLYDIR);
+  }
+
+  bool directory_changed() {
+    if (inotify_fd < 0) return false;
+    alignas(inotify_event) char buf[4096];
+    bool changed = false;
+    while (::read(inotify_fd, buf, sizeof buf) > 0) changed = true;
+    return changed;
+  }
+
+  void rescan(bool at_start) {
+    auto paths = list_rings(settings.dir);
+    if (!paths) return;  // not there yet: the next rescan looks again
+    for (const auto& path : *paths) {
+      bool known = skipped.contains(path);
+      for (const auto& r : rings) known = known || r->path == path;
+      if (!known) open_ring(path, at_start);
+    }
+  }
+
+  void open_ring(const std::string& path, bool at_start) {
+    auto reader = RingReader::open(path, OpenMode::consumer);
+    if (!reader) {
+      say("skipping " + path + ": " + reader.error().message);
+      skipped.insert(path);
+      return;
+    }
+    if (!reader.value()->try_lock_consumer()) {
+      say("skipping " + path + ": another sidecar drains it");
+      skipped.insert(path);
+      return;
+    }
+    auto ring = std::make_unique<Ring>();
+    ring->path = path;
+    ring->info = reader.value()->info();
+    if (ring->info.service.empty()) ring->info.service = settings.service_fallback;
+    ring->lanes.resize(ring->info.lane_count);
+    if (at_start) resume_lanes += ring->lanes.size();
+    ring->reader = std::move(reader.value());
+    rings.push_back(std::move(ring));
+    ++stats.rings_opened;
+  }
+
+  // ---- outputs ----
+
+  Output& output_for(Ring& ring) {
+    if (ring.output != nullptr) return *ring.output;
+    const std::string stem = ring.stem = safe_file_stem(ring.info.service);
+    auto [it, fresh] = outputs.try_emplace(stem);
+    Output& out = it->second;
+    if (fresh) {
+      std::error_code ec;
+      std::filesystem::create_directories(settings.out, ec);
+      if (resume_lanes > 0) {
+        auto index = ResumeIndex::load(settings.out + "/" + stem + ".log", kResumeWindow);
+        if (index)
+          out.resume = std::move(index.value());
+        else
+          say(index.error().message);
+      }
+      open_output(out, stem);
+    }
+    ring.output = &out;
+    return out;
+  }
+
+  void open_output(Output& out, const std::string& stem) {
+    FileSinkOptions o = settings.file;
+    o.dir = settings.out;
+    auto file = RotatingFile::open(o, stem);
+    if (file) {
+      out.file.emplace(std::move(file.value()));
+      return;
+    }
+    fail(out, file.error().message);
+  }
+
+  void fail(Output& out, const std::string& why) {
+    if (!out.failing) say(why + "; the records wait in the rings, retrying");
+    out.failing = true;
+    out.retry_at = Clock::now() + out.backoff;
+    out.backoff = std::min<std::chrono::milliseconds>(out.backoff * 2, 5s);
+    ++stats.write_failures;
+  }
+
+  bool usable(Output& out, const std::string& stem) {
+    if (!out.failing) return true;
+    if (Clock::now() < out.retry_at) return false;
+    if (!out.file) open_output(out, stem);
+    return out.file.has_value();
+  }
+
+  // Writes the buffered lines, then takes the batches they came from.
+  void flush(Output& out) {
+    if (out.buffer.empty() && out.pending.empty() && out.pending_drops.empty()) return;
+    if (!out.buffer.empty()) {
+      auto st = out.file ? out.file->append(out.buffer) : Status(Error{"no file"});
+      out.buffer.clear();
+      if (!st) {
+        // Nothing is taken: the next rounds read the same records again from the cursors.
+        out.pending.clear();
+        out.pending_drops.clear();
+        out.pending_drop_counts.clear();
+        fail(out, st.error().message);
+        return;
+      }
+    }
+    if (out.failing) say("writing works again");
+    out.failing = false;
+    out.backoff = 100ms;
+    for (auto [ring, lane] : out.pending) (void)ring->reader->commit(ring->lanes[lane].batch);
+    for (std::size_t i = 0; i < out.pending_drops.size(); ++i)
+      (void)out.pending_drops[i].first->reader->set_drops_reported(out.pending_drops[i].second,
+                                                                   out.pending_drop_counts[i]);
+    out.pending.clear();
+    out.pending_drops.clear();
+    out.pending_drop_counts.clear();
+  }
+
+  void flush_all() {
+    for (auto& [stem, out] : outputs) flush(out);
+  }
+
+  // ---- the drain ----
+
+  // One pass over every lane of every ring; true if any record was taken.
+  bool round() {
+    bool work = false;
+    const auto now = Clock::now();
+    for (auto& ring_ptr : rings) {
+      Ring& ring = *ring_ptr;
+      Output& out = output_for(ring);
+      if (!usable(out, ring.stem)) continue;
+      bool had_records = false;
+      if (now >= ring.next_drop_check) {
+        report_drops(ring, out);
+        ring.next_drop_check = now + kDropCheck;
+      }
+      for (std::uint32_t l = 0; l < ring.lanes.size(); ++l) {
+        if (ring.lanes[l].broken) continue;
+        had_records |= drain_lane(ring, l, out);
+        if (out.buffer.size() >= kPieceBytes) flush(out);
+      }
+      if (had_records) work = true;
+      if (ring.dead_seen && !had_records) ring.remove = true;
+    }
+    flush_all();
+    return work;
+  }
+
+  // Before anything new is written: the records at each lane's cursor that the files already
+  // hold (written by a sidecar killed before it moved the cursor) are taken without writing
+  // them again. Doing this for every lane first keeps the invariant the resume window relies
+  // on: at any moment, only the last piece written can be in a file but not taken.
+  void resume() {
+    RecordView view;
+    for (auto& ring_ptr : rings) {
+      Ring& ring = *ring_ptr;
+      Output& out = output_for(ring);
+      for (std::uint32_t l = 0; l < ring.lanes.size() && out.resume; ++l) {
+        Lane& lane = ring.lanes[l];
+        for (bool more = true; more && !lane.broken;) {
+          if (!ring.reader->read_batch(l, kBatchRecords, kBatchBytes, lane.batch) || lane.batch.empty())
+            break;
+          std::size_t written = 0;
+          for (; written < lane.batch.records.size(); ++written) {
+            if (!ring.reader->decode(lane.batch, written, view)) break;
+            line.clear();
+            append_json_line(view, ring.info, json, line);
+            if (!out.resume->contains(line)) break;
+          }
+          more = written == lane.batch.records.size();
+          if (written == 0) break;
+          if (!more) {
+            lane.batch.end = lane.batch.records[written].second;
+            lane.batch.records.resize(written);
+          }
+          (void)ring.reader->commit(lane.batch);
+          stats.resumed_skips += written;
+        }
+      }
+    }
+    for (auto& [stem, out] : outputs) out.resume.reset();
+    resume_lanes = 0;
+  }
+
+  bool drain_lane(Ring& ring, std::uint32_t l, Output& out) {
+    Lane& lane = ring.lanes[l];
+    RingReader& reader = *ring.reader;
+    Status st = reader.read_batch(l, kBatchRecords, kBatchBytes, lane.batch);
+    if (!st) {
+      set_aside(ring, l, out, st.error().message);
+      return false;
+    }
+    if (lane.batch.empty()) return false;
+    RecordView view;
+    for (std::size_t i = 0; i < lane.batch.records.size(); ++i) {
+      if (auto d = reader.decode(lane.batch, i, view); !d) {
+        // Take the good records before it, and set the lane aside.
+        lane.batch.end = lane.batch.records[i].second;
+        lane.batch.records.resize(i);
+        set_aside(ring, l, out, d.error().message);
+        break;
+      }
+      append_json_line(view, ring.info, json, out.buffer);
+      ++stats.records;
+    }
+    out.pending.emplace_back(&ring, l);
+    return true;
+  }
+
+  void set_aside(Ring& ring, std::uint32_t l, Output& out, const std::string& why) {
+    ring.lanes[l].broken = true;
+    ++stats.lanes_set_aside;
+    say(ring.path + ": lane " + std::to_string(l) + " set aside: " + why);
+    append_problem_notice(
+        out.buffer, ring.info,
+        "lane " + std::to_string(l) + " of " + ring.path + " is corrupt and is no longer read: " + why);
+  }
+
+  void report_drops(Ring& ring, Output& out) {
+    for (std::uint32_t l = 0; l < ring.lanes.size(); ++l) {
+      const LaneState s = ring.reader->lane_state(l);
+      std::array<std::uint64_t, kLevelCount> delta{};
+      bool any = false;
+      for (std::size_t i = 0; i < delta.size(); ++i) {
+        delta[i] = s.dropped[i] > s.drops_reported[i] ? s.dropped[i] - s.drops_reported[i] : 0;
+        any = any || delta[i] > 0;
+      }
+      if (!any) continue;
+      append_drop_notice(out.buffer, ring.info, delta);
+      out.pending_drops.emplace_back(&ring, l);
+      out.pending_drop_counts.push_back(s.dropped);
+      ++stats.drop_reports;
+    }
+  }
+
+  // ---- upkeep between rounds ----
+
+  void upkeep() {
+    const auto now = Clock::now();
+    if (directory_changed() || now >= next_rescan) {
+      if (inotify_fd < 0) watch_directory();
+      rescan(false);
+      next_rescan = now + settings.rescan_interval;
+    }
+    if (reopen_requested.exchange(false)) {
+      for (auto& [stem, out] : outputs)
+        if (out.file)
+          if (auto st = out.file->reopen(); !st) fail(out, st.error().message);
+    }
+    for (auto& ring : rings) {
+      if (now >= ring->next_heartbeat) {
+        ring->reader->heartbeat(static_cast<std::int32_t>(::getpid()), realtime_ns());
+        ring->next_heartbeat = now + kHeartbeat;
+      }
+      if (!ring->dead_seen && !ring->reader->writer_alive()) ring->dead_seen = true;
+    }
+    // Rings of producers that are gone, drained to the end: delete them (their lines are written).
+    for (auto it = rings.begin(); it != rings.end();) {
+      Ring& ring = **it;
+      if (!ring.remove) {
+        ++it;
+        continue;
+      }
+      report_drops(ring, output_for(ring));
+      flush(output_for(ring));
+      if (::unlink(ring.path.c_str()) != 0 && errno != ENOENT) {
+        say("cannot remove the drained ring " + ring.path + ": " + std::strerror(errno));
+        skipped.insert(ring.path);
+      }
+      ++stats.rings_removed;
+      it = rings.erase(it);
+    }
+  }
+
+  bool any_output_failing() const {
+    for (const auto& [stem, out] : outputs)
+      if (out.failing) return true;
+    return false;
+  }
+
+  bool any_writer_attached() const {
+    for (const auto& r : rings)
+      if (r->reader->writer_alive() && r->reader->writer_state() != ring::WriterState::closed) return true;
+    return false;
+  }
+
+  void sleep() {
+    std::vector<WakeWord> words;
+    words.push_back({&own_word, own_word.load(std::memory_order_acquire), false});
+    for (auto& r : rings) words.push_back({r->reader->wake_word(), r->reader->arm_wake(), true});
+    // Armed: anything committed from now on wakes us; look once more for what came before.
+    const bool work = round();
+    if (!work && !stop_requested.load()) wait_any(words, kIdleWait);
+    for (auto& r : rings) r->reader->disarm_wake();
+  }
+
+  int run() {
+    watch_directory();
+    rescan(true);
+    resume();
+    next_rescan = Clock::now() + settings.rescan_interval;
+    std::optional<Clock::time_point> deadline;
+    for (;;) {
+      if (stop_requested.load() && !deadline) {
+        deadline = Clock::now() + settings.shutdown_deadline;
+        say("stopping: draining until every app has detached (at most " +
+            std::to_string(settings.shutdown_deadline.count()) + " ms)");
+      }
+      const bool work = round();
+      upkeep();
+      if (deadline) {
+        if (!work && !any_writer_attached() && !any_output_failing()) {
+          // Every app is gone and its records are written: delete the rings of the dead ones.
+          for (auto& r : rings) r->dead_seen = !r->reader->writer_alive();
+          round();
+          upkeep();
+          break;
+        }
+        if (Clock::now() >= *deadline) {
+          say("shutdown deadline passed with apps still attached");
+          break;
+        }
+      }
+      if (!work) sleep();
+    }
+    round();  // whatever came in the last moment
+    for (auto& [stem, out] : outputs)
+      if (out.file) (void)out.file->sync();
+    if (inotify_fd >= 0) ::close(inotify_fd);
+    return 0;
+  }
+};
+
+Drainer::Drainer(SidecarSettings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
+Drainer::~Drainer() = default;
+
+int Drainer::run() {
+  return impl_->run();
+}
+
+void Drainer::stop() {
+  impl_->stop_requested.store(true);
+  wake_private(impl_->own_word);
+}
+
+void Drainer::reopen() {
+  impl_->reopen_requested.store(true);
+  wake_private(impl_->own_word);
+}
+
+DrainStats Drainer::stats() const {
+  DrainStats s = impl_->stats;
+  for (const auto& [stem, out] : impl_->outputs) s.degraded = s.degraded || out.failing;
+  return s;
+}
+
+}  // namespace shmlog::sidecar

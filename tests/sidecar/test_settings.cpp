@@ -1,0 +1,111 @@
+// The sidecar's settings: one table, flags over environment over config file over defaults, and
+// every bad value named with what is allowed.
+#include "settings/sidecar_settings.hpp"
+#include "support/test_dir.hpp"
+
+#include <set>
+
+#include <doctest/doctest.h>
+
+using namespace shmlog;
+using namespace shmlog::sidecar;
+using Map = std::map<std::string, std::string>;
+
+TEST_CASE("no settings at all gives working defaults") {
+  auto s = resolve_settings({}, {}, {});
+  REQUIRE(s);
+  CHECK(s->dir == "/var/run/shmlog");
+  CHECK(s->out == "/var/log/shmlog");
+  CHECK(s->file.dir == "/var/log/shmlog");
+  CHECK(s->file.max_bytes == 100ull << 20);
+  CHECK(s->file.max_backups == 5);
+  CHECK(s->file.time_rotation == TimeRotation::none);
+  CHECK_FALSE(s->file.compress);
+  CHECK(s->file.fsync == FsyncPolicy::none);
+}
+
+TEST_CASE("a flag beats its environment twin, which beats the config file") {
+  const Map file = {{"out", "/from/file"}, {"rotate-keep", "7"}, {"compress", "true"}};
+  const Map env = {{"SHMLOG_OUT", "/from/env"}, {"SHMLOG_ROTATE_KEEP", "8"}};
+  const Map flags = {{"out", "/from/flag"}};
+  auto s = resolve_settings(flags, file, env);
+  REQUIRE(s);
+  CHECK(s->out == "/from/flag");
+  CHECK(s->file.dir == "/from/flag");
+  CHECK(s->file.max_backups == 8);
+  CHECK(s->file.compress);
+}
+
+TEST_CASE("each setting parses what it allows") {
+  auto s = resolve_settings({{"rotate-bytes", "10MiB"},
+                             {"rotate-every", "hourly"},
+                             {"retention", "7d"},
+                             {"fsync", "250ms"},
+                             {"shutdown-deadline", "5s"},
+                             {"redact-keys", "ssn, card_number,"},
+                             {"max-message-bytes", "1024"}},
+                            {}, {});
+  REQUIRE(s);
+  CHECK(s->file.max_bytes == 10u << 20);
+  CHECK(s->file.time_rotation == TimeRotation::hourly);
+  CHECK(s->file.max_age == std::chrono::hours(24 * 7));
+  CHECK(s->file.fsync == FsyncPolicy::interval);
+  CHECK(s->file.fsync_interval == std::chrono::milliseconds(250));
+  CHECK(s->shutdown_deadline == std::chrono::seconds(5));
+  CHECK(s->redact_keys == std::vector<std::string>{"ssn", "card_number"});
+  CHECK(s->max_message_bytes == 1024);
+  CHECK(resolve_settings({{"fsync", "always"}}, {}, {})->file.fsync == FsyncPolicy::always);
+}
+
+TEST_CASE("a bad value names the setting, the value and what is allowed") {
+  auto flag = resolve_settings({{"rotate-bytes", "lots"}}, {}, {});
+  REQUIRE_FALSE(flag);
+  CHECK(flag.error().message ==
+        "--rotate-bytes=\"lots\" is not valid: expected 64KiB to 1TiB, e.g. 100MiB, 1G");
+  auto env = resolve_settings({}, {}, {{"SHMLOG_ROTATE_EVERY", "weekly"}});
+  REQUIRE_FALSE(env);
+  CHECK(env.error().message ==
+        "SHMLOG_ROTATE_EVERY=\"weekly\" is not valid: expected never, hourly or daily");
+  auto file = resolve_settings({}, {{"compress", "yes"}}, {});
+  REQUIRE_FALSE(file);
+  CHECK(file.error().message == "compress (config file)=\"yes\" is not valid: expected true or false");
+  CHECK_FALSE(resolve_settings({{"rotate-keep", "-1"}}, {}, {}));
+  CHECK_FALSE(resolve_settings({{"shutdown-deadline", "0"}}, {}, {}));
+  CHECK_FALSE(resolve_settings({{"dir", ""}}, {}, {}));
+}
+
+TEST_CASE("the config file is YAML; unknown keys and bad YAML are errors") {
+  test::TempDir dir("shmlog-settings");
+  const std::string good = dir.file("good.yaml");
+  test::write_file(good, "# sidecar\nout: /logs\nrotate-keep: 3\nredact-keys:\n  - ssn\n  - pin\n");
+  auto map = read_config_file(good);
+  REQUIRE(map);
+  CHECK(map->at("out") == "/logs");
+  CHECK(map->at("rotate-keep") == "3");
+  CHECK(map->at("redact-keys") == "ssn,pin");
+  const std::string unknown = dir.file("unknown.yaml");
+  test::write_file(unknown, "outt: /logs\n");
+  auto u = read_config_file(unknown);
+  REQUIRE_FALSE(u);
+  CHECK(u.error().message.find("unknown setting \"outt\"") != std::string::npos);
+  const std::string broken = dir.file("broken.yaml");
+  test::write_file(broken, "out: [unclosed\n");
+  auto b = read_config_file(broken);
+  REQUIRE_FALSE(b);
+  CHECK(b.error().message.find("not valid YAML") != std::string::npos);
+  CHECK_FALSE(read_config_file(dir.file("missing.yaml")));
+  const std::string empty = dir.file("empty.yaml");
+  test::write_file(empty, "");
+  CHECK(read_config_file(empty)->empty());
+}
+
+TEST_CASE("every setting has a flag, an SHMLOG_ twin, a default and help") {
+  std::set<std::string_view> flags, envs;
+  for (const auto& s : sidecar_settings()) {
+    CHECK(s.env.starts_with("SHMLOG_"));
+    CHECK_FALSE(s.help.empty());
+    CHECK_FALSE(s.allowed.empty());
+    CHECK(flags.insert(s.flag).second);
+    CHECK(envs.insert(s.env).second);
+  }
+}

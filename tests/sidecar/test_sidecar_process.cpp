@@ -1,0 +1,239 @@
+// `shmlog sidecar` as a process: real producers (shmlog-loadgen), real files, real kill -9.
+// Every record's id must be in the files exactly once, in order per writer thread.
+#include "output_check.hpp"
+#include "process/process_util.hpp"
+#include "support/test_dir.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+using namespace shmlog;
+using namespace std::chrono_literals;
+using test::Child;
+
+namespace {
+
+std::vector<std::string> sidecar_argv(const test::TempDir& root) {
+  return {SHMLOG_CLI_PATH,
+          "sidecar",
+          "--dir",
+          root.file("rings"),
+          "--out",
+          root.file("out"),
+          "--shutdown-deadline",
+          "10s",
+          "--rescan",
+          "200ms"};
+}
+
+std::vector<std::string> loadgen_argv(unsigned p, unsigned t, std::uint64_t n, unsigned rate) {
+  return {SHMLOG_LOADGEN_PATH,
+          "--processes",
+          std::to_string(p),
+          "--threads",
+          std::to_string(t),
+          "--records",
+          std::to_string(n),
+          "--rate",
+          std::to_string(rate),
+          "--service",
+          "load",
+          "--overflow",
+          "block"};
+}
+
+// Sets the variables the children inherit: the ring directory and rings big enough to hold every
+// record while the sidecar is down, so nothing is dropped and every id must arrive.
+void child_environment(const test::TempDir& root) {
+  std::filesystem::create_directories(root.file("rings"));
+  ::setenv("SHMLOG_DIR", root.file("rings").c_str(), 1);
+  ::setenv("SHMLOG_RING_BYTES", "64MiB", 1);
+}
+
+// Waits until the sidecar has said it is draining (its signal handlers are installed by then)
+// `count` times in all into its stderr file.
+void wait_started(const test::TempDir& root, std::size_t count) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    const std::string err = test::read_file(root.file("sidecar.err"));
+    std::size_t n = 0;
+    for (auto at = err.find(": draining "); at != std::string::npos; at = err.find(": draining ", at + 1))
+      ++n;
+    if (n >= count) return;
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the sidecar did not start:\n" << err);
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+bool exited_ok(const std::optional<int>& status) {
+  return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("every record reaches the file exactly once, in order, with a steady sidecar") {
+  test::TempDir root("shmlog-sidecar");
+  child_environment(root);
+  Child sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));
+  Child load = Child::spawn(loadgen_argv(3, 2, 60000, 0));
+  REQUIRE(exited_ok(load.wait(60s)));
+  wait_started(root, 1);
+  sidecar.kill(SIGTERM);
+  const auto status = sidecar.wait(30s);
+  CHECK_MESSAGE(exited_ok(status), test::read_file(root.file("sidecar.err")));
+  auto check = test::read_output(root.file("out"), "load");
+  test::expect_loadgen_ids(check, 3, 2, 60000);
+  CHECK_MESSAGE(check.ok(), test::summary(check));
+  // Dead producers' rings were drained to the end, then removed.
+  CHECK(std::filesystem::is_empty(root.file("rings")));
+}
+
+TEST_CASE("kill -9 of the sidecar, again and again under load: nothing lost, nothing twice") {
+  test::TempDir root("shmlog-sidecar");
+  child_environment(root);
+  constexpr std::uint64_t kRecords = 150000;
+  Child load = Child::spawn(loadgen_argv(2, 2, kRecords, 50000));  // about 3 s of load
+  std::mt19937 rng(12345);
+  int kills = 0;
+  Child sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));
+  // Kills at random moments: while starting, resuming, formatting, writing, moving cursors.
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 280));
+    sidecar.kill(SIGKILL);
+    REQUIRE(sidecar.wait(10s));
+    ++kills;
+    sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));
+  }
+  REQUIRE(exited_ok(load.wait(120s)));
+  wait_started(root, static_cast<std::size_t>(kills) + 1);
+  sidecar.kill(SIGTERM);
+  CHECK_MESSAGE(exited_ok(sidecar.wait(30s)), test::read_file(root.file("sidecar.err")));
+  auto check = test::read_output(root.file("out"), "load");
+  test::expect_loadgen_ids(check, 2, 2, kRecords);
+  MESSAGE(kills << " kills; " << test::summary(check));
+  CHECK_MESSAGE(check.ok(), test::summary(check));
+}
+
+namespace {
+
+std::vector<std::string> file_lines(const std::string& path) {
+  std::vector<std::string> out;
+  const std::string text = test::read_file(path);
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const auto nl = text.find('\n', at);
+    if (nl == std::string::npos) break;
+    out.push_back(text.substr(at, nl - at));
+    at = nl + 1;
+  }
+  return out;
+}
+
+std::uint64_t json_uint(const std::string& text, const char* key) {
+  const std::string v = test::field(text, key);
+  return v.empty() ? 0 : std::stoull(v);
+}
+
+}  // namespace
+
+TEST_CASE("records an app dropped are reported once, as a WARNING line in its file") {
+  test::TempDir root("shmlog-sidecar");
+  child_environment(root);
+  ::setenv("SHMLOG_RING_BYTES", "64KiB", 1);  // small: without a sidecar running, most are dropped
+  std::vector<std::string> argv = loadgen_argv(1, 1, 20000, 0);
+  argv[argv.size() - 1] = "drop";
+  Child load = Child::spawn(argv);
+  const auto summary = load.read_line(60s);
+  REQUIRE(summary);
+  REQUIRE(exited_ok(load.wait(60s)));
+  const std::uint64_t dropped = json_uint(*summary, "dropped");
+  REQUIRE(dropped > 0);
+  for (int run = 0; run < 2; ++run) {  // the second run must not report the same drops again
+    Child sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));
+    wait_started(root, static_cast<std::size_t>(run) + 1);
+    std::this_thread::sleep_for(500ms);
+    sidecar.kill(SIGTERM);
+    REQUIRE(exited_ok(sidecar.wait(30s)));
+  }
+  std::uint64_t reported = 0, warnings = 0, records = 0;
+  for (const auto& line : file_lines(root.file("out/load.log"))) {
+    CHECK(test::schema_error(line).empty());
+    if (test::field(line, "file") != "shmlog-sidecar") {
+      ++records;
+      continue;
+    }
+    ++warnings;
+    CHECK(test::field(line, "level") == "WARNING");
+    CHECK(test::field(line, "message").find("records dropped by the app") != std::string::npos);
+    const std::string context = test::field(line, "context");
+    reported += json_uint(context, "dropped");
+    CHECK(json_uint(context, "dropped") == json_uint(context, "dropped_info"));
+  }
+  MESSAGE(records << " records, " << dropped << " dropped, " << warnings << " warnings reporting "
+                  << reported);
+  CHECK(warnings >= 1);
+  CHECK(reported == dropped);
+  CHECK(records + dropped == 20000);
+}
+
+TEST_CASE("a hostile ring file beside good ones is skipped with a message; the rest drain") {
+  test::TempDir root("shmlog-sidecar");
+  child_environment(root);
+  test::write_file(root.file("rings/hostile.1.0.ring"), std::string(4096, '\xff'));
+  test::write_file(root.file("rings/empty.2.0.ring"), "");
+  Child sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));
+  Child load = Child::spawn(loadgen_argv(2, 2, 20000, 0));
+  REQUIRE(exited_ok(load.wait(60s)));
+  wait_started(root, 1);
+  sidecar.kill(SIGTERM);
+  REQUIRE(exited_ok(sidecar.wait(30s)));
+  auto check = test::read_output(root.file("out"), "load");
+  test::expect_loadgen_ids(check, 2, 2, 20000);
+  CHECK_MESSAGE(check.ok(), test::summary(check));
+  const std::string err = test::read_file(root.file("sidecar.err"));
+  CHECK(err.find("skipping " + root.file("rings/hostile.1.0.ring")) != std::string::npos);
+  CHECK(err.find("skipping " + root.file("rings/empty.2.0.ring")) != std::string::npos);
+  CHECK(std::filesystem::exists(root.file("rings/hostile.1.0.ring")));  // not ours to delete
+}
+
+TEST_CASE("a full output volume: the sidecar keeps running, nothing partial, nothing lost") {
+  test::TempDir root("shmlog-sidecar");
+  child_environment(root);
+  std::filesystem::create_directories(root.file("out"));
+  if (::system(("mount -t tmpfs -o size=1m tmpfs " + root.file("out") + " 2>/dev/null").c_str()) != 0) {
+    MESSAGE("cannot mount a tmpfs here (not root?): skipped");
+    return;
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { (void)::system(("umount -l " + dir).c_str()); }
+  } unmount{root.file("out")};
+  // A filler takes most of the volume; the records need more than what is left.
+  test::write_file(root.file("out/filler"), std::string(700 << 10, 'x'));
+  Child sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));
+  Child load = Child::spawn(loadgen_argv(1, 2, 6000, 0));  // about 1.6 MB of lines
+  REQUIRE(exited_ok(load.wait(60s)));
+  std::this_thread::sleep_for(1500ms);
+  // Full: the file holds whole lines only, the rest waits in the rings.
+  const std::string partial = test::read_file(root.file("out/load.log"));
+  CHECK((partial.empty() || partial.back() == '\n'));
+  CHECK(test::read_file(root.file("sidecar.err")).find("retrying") != std::string::npos);
+  std::filesystem::remove(root.file("out/filler"));
+  ::system(("mount -o remount,size=8m " + root.file("out")).c_str());
+  std::this_thread::sleep_for(500ms);
+  wait_started(root, 1);
+  sidecar.kill(SIGTERM);
+  CHECK_MESSAGE(exited_ok(sidecar.wait(30s)), test::read_file(root.file("sidecar.err")));
+  auto check = test::read_output(root.file("out"), "load");
+  test::expect_loadgen_ids(check, 1, 2, 6000);
+  CHECK_MESSAGE(check.ok(), test::summary(check));
+}
