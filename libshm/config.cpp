@@ -139,8 +139,10 @@ Result<std::uint64_t> parse_bytes(std::string_view text) {
     mul = 1ull << 20;
   else if (unit == "g" || unit == "G" || unit == "GiB" || unit == "GB")
     mul = 1ull << 30;
+  else if (unit == "t" || unit == "T" || unit == "TiB" || unit == "TB")
+    mul = 1ull << 40;
   else
-    return Error{"unknown size unit \"" + std::string(unit) + "\" (use k, M, G or KiB, MiB, GiB)"};
+    return Error{"unknown size unit \"" + std::string(unit) + "\" (use k, M, G, T or KiB, MiB, GiB, TiB)"};
   if (*n > (std::uint64_t{1} << 62) / mul) return Error{"size too large"};
   return *n * mul;
 }

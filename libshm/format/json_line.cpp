@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <unordered_map>
 
@@ -14,7 +15,65 @@
 namespace shmlog {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+// Eight bytes at a time: whether any is below 0x20, a quote or a backslash (the bytes JSON
+// escapes), or at or above 0x80 (the bytes UTF-8 validation must look at).
+constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+inline std::uint64_t load8(const char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline bool has_zero_byte(std::uint64_t v) {
+  return ((v - kOnes) & ~v & kHighs) != 0;
+}
+inline bool needs_escape8(std::uint64_t v) {
+  const bool control = ((v - kOnes * 0x20) & ~v & kHighs) != 0;  // some byte < 0x20
+  return control || has_zero_byte(v ^ (kOnes * '"')) || has_zero_byte(v ^ (kOnes * '\\'));
+}
+bool needs_escape(std::string_view s) {
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8)
+    if (needs_escape8(load8(s.data() + i))) return true;
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == '"' || c == '\\') return true;
+  }
+  return false;
+}
+
+// RapidJSON's writer, plus one shortcut: a string with nothing to escape (most of them) is copied
+// in one piece instead of going through the escape table a byte at a time. Everything else,
+// structure and escaping, stays RapidJSON's.
+class Writer : public rapidjson::Writer<rapidjson::StringBuffer> {
+ public:
+  using rapidjson::Writer<rapidjson::StringBuffer>::Writer;
+  void Text(std::string_view s, bool key = false) {
+    const auto len = static_cast<rapidjson::SizeType>(s.size());
+    if (needs_escape(s)) {
+      if (key)
+        Key(s.data(), len, true);
+      else
+        String(s.data(), len, true);
+      return;
+    }
+    Raw(s);
+  }
+  // A key of the schema: a literal that needs no escaping, so not even the check.
+  template <std::size_t N>
+  void Name(const char (&literal)[N]) {
+    Raw(std::string_view(literal, N - 1));
+  }
+
+ private:
+  void Raw(std::string_view s) {
+    Prefix(rapidjson::kStringType);  // a key or a value: the writer's state machine decides
+    char* out = os_->Push(s.size() + 2);
+    out[0] = '"';
+    std::memcpy(out + 1, s.data(), s.size());
+    out[s.size() + 1] = '"';
+  }
+};
 
 // Length of the valid UTF-8 sequence at s[i], or 0 if invalid (overlong, surrogate, > U+10FFFF,
 // truncated).
@@ -49,22 +108,31 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
 // Writes a string value or key with invalid UTF-8 replaced; RapidJSON escapes the controls.
 void put_string(Writer& w, std::string_view s, std::string& scratch, bool key = false) {
   if (sanitize_utf8(s, scratch)) s = scratch;
-  const auto len = static_cast<rapidjson::SizeType>(s.size());
-  if (key)
-    w.Key(s.data(), len, true);
-  else
-    w.String(s.data(), len, true);
+  w.Text(s, key);
 }
 
 void put_timestamp(Writer& w, std::uint64_t ns) {
-  const auto secs = static_cast<std::time_t>(ns / 1'000'000'000u);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[48];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lluZ", tm.tm_year + 1900,
-                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                              static_cast<unsigned long long>(ns % 1'000'000'000u));
-  w.String(buf, static_cast<rapidjson::SizeType>(n), true);
+  // The date and time of day change once a second; only the nanoseconds are written per line.
+  thread_local std::uint64_t cached_secs = ~std::uint64_t{0};
+  thread_local char buf[32];  // "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
+  thread_local std::size_t prefix = 0;
+  const std::uint64_t secs = ns / 1'000'000'000u;
+  if (secs != cached_secs) {
+    const auto t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    prefix = n > 0 && static_cast<std::size_t>(n) + 10 < sizeof buf ? static_cast<std::size_t>(n) : 0;
+    cached_secs = secs;
+  }
+  auto frac = static_cast<std::uint32_t>(ns % 1'000'000'000u);
+  for (std::size_t i = prefix + 9; i > prefix; --i) {
+    buf[i - 1] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  buf[prefix + 9] = 'Z';
+  w.Text(std::string_view(buf, prefix + 10));
 }
 
 void put_double(Writer& w, double d) {
@@ -120,7 +188,7 @@ void put_hex(Writer& w, const std::array<std::uint8_t, N>& bytes) {
     buf[2 * i] = digits[bytes[i] >> 4];
     buf[2 * i + 1] = digits[bytes[i] & 15];
   }
-  w.String(buf, static_cast<rapidjson::SizeType>(2 * N), true);
+  w.Text(std::string_view(buf, 2 * N));
 }
 
 bool redacted(std::string_view key, const std::vector<std::string>& keys) {
@@ -146,7 +214,9 @@ std::vector<std::string> default_redact_keys() {
 
 bool sanitize_utf8(std::string_view in, std::string& out) {
   std::size_t i = 0;
-  while (i < in.size()) {  // fast path: nothing to replace
+  // Fast path: ASCII eight bytes at a time, then sequence by sequence; nothing to replace.
+  while (i + 8 <= in.size() && (load8(in.data() + i) & kHighs) == 0) i += 8;
+  while (i < in.size()) {
     std::size_t n = utf8_sequence(in, i);
     if (n == 0) break;
     i += n;
@@ -173,11 +243,11 @@ void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOpt
   sb.Clear();
   Writer w(sb);
   w.StartObject();
-  w.Key("timestamp");
+  w.Name("timestamp");
   put_timestamp(w, rec.timestamp_ns);
-  w.Key("level");
+  w.Name("level");
   const auto level = level_name(rec.level);
-  w.String(level.data(), static_cast<rapidjson::SizeType>(level.size()));
+  w.Text(level);
 
   message.clear();
   render_message(rec, message, options.max_message_bytes);
@@ -187,18 +257,18 @@ void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOpt
     message += kTruncationMarker;
     truncated = true;
   }
-  w.Key("message");
+  w.Name("message");
   put_string(w, message, scratch);
-  w.Key("service");
+  w.Name("service");
   put_string(w, ring.service.empty() ? std::string_view("unknown") : std::string_view(ring.service), scratch);
-  w.Key("file");
+  w.Name("file");
   put_string(w, rec.site ? std::string_view(rec.site->file) : std::string_view(), scratch);
-  w.Key("line");
+  w.Name("line");
   w.Uint(rec.site ? rec.site->line : 0);
-  w.Key("function");
+  w.Name("function");
   put_string(w, rec.site ? std::string_view(rec.site->function) : std::string_view(), scratch);
   if (rec.logger != nullptr) {
-    w.Key("logger");
+    w.Name("logger");
     put_string(w, *rec.logger, scratch);
   }
   const std::pair<const char*, const std::string*> identity[] = {{"host", &ring.host},
@@ -207,35 +277,35 @@ void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOpt
                                                                  {"container", &ring.container}};
   for (const auto& [key, value] : identity) {
     if (value->empty()) continue;
-    w.Key(key);
+    w.Text(key, true);
     put_string(w, *value, scratch);
   }
-  w.Key("pid");
+  w.Name("pid");
   w.Int(ring.writer_pid);
-  w.Key("tid");
+  w.Name("tid");
   w.Uint(rec.tid);
-  w.Key("seq");
+  w.Name("seq");
   w.Uint64(rec.seq);
   if (!rec.correlation_id.empty()) {
-    w.Key("correlation_id");
+    w.Name("correlation_id");
     put_string(w, rec.correlation_id, scratch);
   }
   if (rec.has_trace) {
-    w.Key("trace_id");
+    w.Name("trace_id");
     put_hex(w, rec.trace_id);
-    w.Key("span_id");
+    w.Name("span_id");
     put_hex(w, rec.span_id);
   }
   if (rec.has_duration) {
-    w.Key("duration_ms");
+    w.Name("duration_ms");
     w.Double(static_cast<double>(rec.duration_ns) / 1e6);
   }
   if (rec.has_exception) {
-    w.Key("exception");
+    w.Name("exception");
     w.StartObject();
-    w.Key("type");
+    w.Name("type");
     put_string(w, demangle(rec.exception_type), scratch);
-    w.Key("message");
+    w.Name("message");
     put_string(w, rec.exception_what, scratch);
     w.EndObject();
   }
@@ -269,13 +339,13 @@ void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOpt
       continue;  // written after the context object
     }
     if (!context_open) {
-      w.Key("context");
+      w.Name("context");
       w.StartObject();
       context_open = true;
     }
     put_string(w, e.key, scratch, true);
     if (redacted(e.key, options.redact_keys))
-      w.String("[REDACTED]");
+      w.Text("[REDACTED]");
     else
       put_value(w, e.value, scratch);
   }
@@ -283,13 +353,13 @@ void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOpt
   if (lifted_user) {
     for (auto it = rec.context.rbegin(); it != rec.context.rend(); ++it) {
       if (it->key != "user_id") continue;
-      w.Key("user_id");
+      w.Name("user_id");
       put_value(w, it->value, scratch);
       break;
     }
   }
   if (truncated) {
-    w.Key("truncated");
+    w.Name("truncated");
     w.Bool(true);
   }
   w.EndObject();

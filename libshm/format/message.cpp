@@ -1,6 +1,7 @@
 // Rendering a record's message from its template and arguments with fmt, on the reader's side.
 #include <shmlog/json_line.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <iterator>
 #include <string_view>
@@ -82,11 +83,31 @@ class BoundedAppender {
   std::size_t limit_;
 };
 
-// fmt expands a float's precision into a buffer of its own before any output, so
-// "{:.1000000000f}" would cost a gigabyte whatever the iterator does. Every number in a
-// replacement field's spec (fill, width, precision, nested argument index) is held to `limit`,
-// and widths or precisions taken from arguments ("{:{}}") to integer arguments within it.
-bool specs_within(std::string_view format, const std::vector<ArgValue>& args, std::size_t limit) {
+// What a template may cost, found before formatting. fmt expands a float's precision into a
+// buffer of its own before any output, so "{:.1000000000f}" would cost a gigabyte whatever the
+// output does: every number in a replacement field's spec (fill, width, precision, nested
+// argument index) must be within `limit`, and widths or precisions taken from arguments
+// ("{:{}}") must come from integer arguments within it (`ok`). `bound` is an upper bound of the
+// output's size: the template plus, per field, the longest argument and the field's numbers.
+struct TemplateCost {
+  bool ok = true;
+  std::uint64_t bound = 0;
+};
+
+std::uint64_t longest_argument(const std::vector<ArgValue>& args) {
+  std::uint64_t longest = 32;  // any integer, bool, char or pointer in its default form
+  for (const auto& a : args) {
+    if (a.type == ring::ArgType::string) longest = std::max<std::uint64_t>(longest, a.s.size());
+    if (a.type == ring::ArgType::f64 || a.type == ring::ArgType::f32)
+      longest = std::max<std::uint64_t>(longest, 330);  // 1e308 in fixed notation
+  }
+  return longest;
+}
+
+TemplateCost template_cost(std::string_view format, const std::vector<ArgValue>& args, std::size_t limit) {
+  TemplateCost cost;
+  cost.bound = format.size();
+  const std::uint64_t longest = longest_argument(args);
   bool dynamic = false;
   for (std::size_t i = 0; i < format.size(); ++i) {
     if (format[i] != '{') continue;
@@ -102,31 +123,39 @@ bool specs_within(std::string_view format, const std::vector<ArgValue>& args, st
       if (format[j] == '}' && --depth == 0) break;
     }
     const std::string_view field = format.substr(i, j - i);
+    std::uint64_t widest = 0;
     const auto colon = field.find(':');
     if (colon != std::string_view::npos) {
       const std::string_view spec = field.substr(colon + 1);
-      dynamic = dynamic || spec.find('{') != std::string_view::npos;
+      if (spec.find('{') != std::string_view::npos) {
+        dynamic = true;
+        widest = 2 * static_cast<std::uint64_t>(limit);  // width and precision from arguments
+      }
       std::uint64_t number = 0;
       for (const char c : spec) {
         if (c >= '0' && c <= '9') {
           number = number * 10 + static_cast<std::uint64_t>(c - '0');
-          if (number > limit) return false;
+          if (number > limit) return {false, 0};
         } else {
+          widest += number;
           number = 0;
         }
       }
+      widest += number;
     }
+    cost.bound += longest + widest;
     i = j;
   }
-  if (!dynamic) return true;
-  for (const auto& a : args) {
-    using T = ring::ArgType;
-    const bool is_signed = a.type == T::i8 || a.type == T::i16 || a.type == T::i32 || a.type == T::i64;
-    const bool is_unsigned = a.type == T::u8 || a.type == T::u16 || a.type == T::u32 || a.type == T::u64;
-    if ((is_signed && (a.i < 0 || static_cast<std::uint64_t>(a.i) > limit)) || (is_unsigned && a.u > limit))
-      return false;
+  if (dynamic) {
+    for (const auto& a : args) {
+      using T = ring::ArgType;
+      const bool is_signed = a.type == T::i8 || a.type == T::i16 || a.type == T::i32 || a.type == T::i64;
+      const bool is_unsigned = a.type == T::u8 || a.type == T::u16 || a.type == T::u32 || a.type == T::u64;
+      if ((is_signed && (a.i < 0 || static_cast<std::uint64_t>(a.i) > limit)) || (is_unsigned && a.u > limit))
+        return {false, 0};
+    }
   }
-  return true;
+  return cost;
 }
 
 void append_fallback(const RecordView& rec, std::string& out, std::string_view why) {
@@ -149,14 +178,21 @@ void render_message(const RecordView& rec, std::string& out, std::size_t max_byt
     return;
   }
   const std::size_t mark = out.size();
-  if (!specs_within(rec.site->format, rec.args, max_bytes)) {
+  const TemplateCost cost = template_cost(rec.site->format, rec.args, max_bytes);
+  if (!cost.ok) {
     append_fallback(rec, out, "format spec too large");
     return;
   }
   try {
     fmt::dynamic_format_arg_store<fmt::format_context> store;
     for (const auto& a : rec.args) push(store, a);
-    fmt::vformat_to(BoundedAppender(out, mark + max_bytes), rec.site->format, store);
+    // The usual message cannot grow past a few times the limit: fmt writes straight into the
+    // string. Only a template that could (many fields, long arguments repeated) goes through
+    // the appender that stops one byte past the limit, a byte at a time.
+    if (cost.bound <= 4 * static_cast<std::uint64_t>(max_bytes))
+      fmt::vformat_to(std::back_inserter(out), rec.site->format, store);
+    else
+      fmt::vformat_to(BoundedAppender(out, mark + max_bytes), rec.site->format, store);
   } catch (const Full&) {
     // Longer than max_bytes: what was written is kept, and the caller sees it is too long.
   } catch (const std::exception&) {

@@ -103,7 +103,8 @@ TEST_CASE("sizes and durations") {
   CHECK_FALSE(parse_bytes(""));
   CHECK_FALSE(parse_bytes("MiB"));
   CHECK_FALSE(parse_bytes("12 MiB"));
-  CHECK_FALSE(parse_bytes("3TB"));
+  CHECK(*parse_bytes("2TiB") == 2ull << 40);
+  CHECK_FALSE(parse_bytes("3PB"));
   CHECK_FALSE(parse_bytes("99999999999999999999"));
   CHECK(*parse_duration("500us") == std::chrono::microseconds(500));
   CHECK(*parse_duration("10ms") == std::chrono::milliseconds(10));

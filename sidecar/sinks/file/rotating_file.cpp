@@ -227,7 +227,13 @@ void sync_if_interval_passed(Sink& s) {
 
 void count_written(FileSinkStats& stats, std::string_view piece) {
   stats.bytes_written += piece.size();
-  stats.lines_written += static_cast<std::uint64_t>(std::count(piece.begin(), piece.end(), '\n'));
+  // memchr, not std::count: at -O2 GCC does not vectorise the count, and pieces are megabytes.
+  std::uint64_t lines = 0;
+  for (const char *p = piece.data(), *end = p + piece.size();
+       (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))) != nullptr;
+       ++p)
+    ++lines;
+  stats.lines_written += lines;
   stats.current_size += piece.size();
 }
 
