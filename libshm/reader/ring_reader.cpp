@@ -274,7 +274,9 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
   if (lane >= info_.lane_count) return Error{info_.path + ": no lane " + std::to_string(lane)};
   const std::uint64_t lane_bytes = info_.lane_bytes;
   const std::uint64_t mask = lane_bytes - 1;
-  // A batch must hold at least one record of the largest size a producer writes.
+  // A batch stops once it holds `max_bytes` of records, but it must have room for one record of
+  // the largest size a producer writes.
+  const std::size_t wanted = max_bytes;
   max_bytes = std::max<std::size_t>(max_bytes, lane_bytes / ring::kMaxRecordShare);
   clock_.maybe_refresh();
   batch.lane = lane;
@@ -335,7 +337,7 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
         bad_value = length;
         return;
       }
-      if (used + length > batch.bytes.size()) break;
+      if (used + length > batch.bytes.size() || (used > 0 && used + length > wanted)) break;
       std::memcpy(batch.bytes.data() + used, lane_data + offset, length);
       batch.records.emplace_back(static_cast<std::uint32_t>(used), pos);
       used += length;

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -29,10 +30,12 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr std::size_t kBatchRecords = 4096;
-constexpr std::size_t kBatchBytes = 256 << 10;
-// A service's lines are written once they pass this; the resume window below must hold the
-// largest piece that can be in flight (this plus one lane batch formatted, a few MiB at most).
-constexpr std::size_t kPieceBytes = 1 << 20;
+// A service's lines are written once they pass the piece size: 1 MiB, or a quarter of the
+// rotation size when that is smaller, so a piece never has to go alone into a file bigger than
+// --rotate-bytes. A lane batch holds at most a quarter of a piece in record bytes (a formatted
+// line is two to four times its record). The resume window below must hold the largest piece
+// that can be in flight: a piece plus one batch formatted, a few MiB at most.
+constexpr std::size_t kMaxPieceBytes = 1 << 20;
 constexpr std::size_t kResumeWindow = 8 << 20;
 constexpr auto kIdleWait = 50ms;  // longest sleep: rescans, signals and new rings are seen by then
 constexpr auto kDropCheck = 250ms;
@@ -42,6 +45,11 @@ std::uint64_t realtime_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void fill_from_environment(std::string& field, const char* variable) {
+  if (!field.empty()) return;
+  if (const char* v = std::getenv(variable)) field.assign(v, std::min<std::size_t>(std::strlen(v), 63));
 }
 
 void say(const std::string& text) {
@@ -96,8 +104,11 @@ struct Drainer::Impl {
   std::atomic<bool> reopen_requested{false};
   Clock::time_point next_rescan{};
   std::string line;  // scratch
+  std::size_t piece_bytes = kMaxPieceBytes;
 
   explicit Impl(SidecarSettings s) : settings(std::move(s)) {
+    piece_bytes = static_cast<std::size_t>(
+        std::clamp<std::uint64_t>(settings.file.max_bytes / 4, 4096, kMaxPieceBytes));
     json.max_message_bytes = settings.max_message_bytes;
     for (const auto& k : settings.redact_keys) json.redact_keys.push_back(k);
   }
@@ -144,6 +155,11 @@ struct Drainer::Impl {
     ring->path = path;
     ring->info = reader.value()->info();
     if (ring->info.service.empty()) ring->info.service = settings.service_fallback;
+    // The sidecar runs in the same pod: the downward API's variables it was given stand in for
+    // an app that was not given them (the container name is the app's own, so it is not).
+    fill_from_environment(ring->info.pod, "POD_NAME");
+    fill_from_environment(ring->info.pod_namespace, "POD_NAMESPACE");
+    fill_from_environment(ring->info.host, "NODE_NAME");
     ring->lanes.resize(ring->info.lane_count);
     if (at_start) resume_lanes += ring->lanes.size();
     ring->reader = std::move(reader.value());
@@ -249,7 +265,7 @@ struct Drainer::Impl {
       for (std::uint32_t l = 0; l < ring.lanes.size(); ++l) {
         if (ring.lanes[l].broken) continue;
         had_records |= drain_lane(ring, l, out);
-        if (out.buffer.size() >= kPieceBytes) flush(out);
+        if (out.buffer.size() >= piece_bytes) flush(out);
       }
       if (had_records) work = true;
       if (ring.dead_seen && !had_records) ring.remove = true;
@@ -270,7 +286,7 @@ struct Drainer::Impl {
       for (std::uint32_t l = 0; l < ring.lanes.size() && out.resume; ++l) {
         Lane& lane = ring.lanes[l];
         for (bool more = true; more && !lane.broken;) {
-          if (!ring.reader->read_batch(l, kBatchRecords, kBatchBytes, lane.batch) || lane.batch.empty())
+          if (!ring.reader->read_batch(l, kBatchRecords, piece_bytes / 4, lane.batch) || lane.batch.empty())
             break;
           std::size_t written = 0;
           for (; written < lane.batch.records.size(); ++written) {
@@ -297,7 +313,7 @@ struct Drainer::Impl {
   bool drain_lane(Ring& ring, std::uint32_t l, Output& out) {
     Lane& lane = ring.lanes[l];
     RingReader& reader = *ring.reader;
-    Status st = reader.read_batch(l, kBatchRecords, kBatchBytes, lane.batch);
+    Status st = reader.read_batch(l, kBatchRecords, piece_bytes / 4, lane.batch);
     if (!st) {
       set_aside(ring, l, out, st.error().message);
       return false;

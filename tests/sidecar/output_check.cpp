@@ -136,14 +136,8 @@ std::vector<OutputFile> output_files(const std::string& out_dir, const std::stri
     files.push_back(kinds.second ? OutputFile{fs::path(out_dir) / (plain + ".gz"), true}
                                  : OutputFile{fs::path(out_dir) / plain, false});
   }
-  if (!backups.empty()) {
-    unsigned expected = 1;
-    for (const auto& [number, kinds] : backups) {
-      if (number != expected)
-        add_problem(check, "backup numbers have a gap: " + prefix + std::to_string(expected) + " is missing");
-      expected = number + 1;
-    }
-  }
+  // Gaps in the numbers are not problems: a sidecar killed while shifting backups (.k to .k+1,
+  // highest first) leaves one, and reading by number keeps the lines in order all the same.
   if (have_current)
     files.push_back(OutputFile{fs::path(out_dir) / current, false});
   else

@@ -201,9 +201,11 @@ TEST_CASE("gzip backups: read through zlib; one cut short or not compressed at a
 TEST_CASE("the set of files: a gap, a backup both plain and gzipped, no current file, nothing at all") {
   SUBCASE("a gap in the backup numbers") {
     CleanOutput out;
-    std::filesystem::rename(out.dir.file("svc.log.2.gz"), out.dir.file("svc.log.4.gz"));
+    std::filesystem::rename(out.dir.file("svc.log.3.gz"), out.dir.file("svc.log.5.gz"));
     auto check = test::read_output(out.dir.path(), "svc");
-    CHECK(mentions(check, "gap: svc.log.2 is missing"));
+    CHECK_MESSAGE(check.problems.empty(),
+                  test::summary(check));  // a killed rotation leaves gaps; the order is kept
+    CHECK(check.order_violations == 0);
   }
   SUBCASE("one number both plain and gzipped: the .gz is read") {
     CleanOutput out;

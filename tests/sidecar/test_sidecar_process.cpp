@@ -74,6 +74,24 @@ void wait_started(const test::TempDir& root, std::size_t count) {
   }
 }
 
+std::vector<std::string> file_lines(const std::string& path) {
+  std::vector<std::string> out;
+  const std::string text = test::read_file(path);
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const auto nl = text.find('\n', at);
+    if (nl == std::string::npos) break;
+    out.push_back(text.substr(at, nl - at));
+    at = nl + 1;
+  }
+  return out;
+}
+
+std::uint64_t json_uint(const std::string& text, const char* key) {
+  const std::string v = test::field(text, key);
+  return v.empty() ? 0 : std::stoull(v);
+}
+
 bool exited_ok(const std::optional<int>& status) {
   return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
 }
@@ -83,7 +101,12 @@ bool exited_ok(const std::optional<int>& status) {
 TEST_CASE("every record reaches the file exactly once, in order, with a steady sidecar") {
   test::TempDir root("shmlog-sidecar");
   child_environment(root);
+  // The downward API's variables given to the sidecar only: they fill in what the apps lack.
+  ::setenv("POD_NAME", "web-7f9c", 1);
+  ::setenv("POD_NAMESPACE", "shop", 1);
   Child sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));
+  ::unsetenv("POD_NAME");
+  ::unsetenv("POD_NAMESPACE");
   Child load = Child::spawn(loadgen_argv(3, 2, 60000, 0));
   REQUIRE(exited_ok(load.wait(60s)));
   wait_started(root, 1);
@@ -93,6 +116,9 @@ TEST_CASE("every record reaches the file exactly once, in order, with a steady s
   auto check = test::read_output(root.file("out"), "load");
   test::expect_loadgen_ids(check, 3, 2, 60000);
   CHECK_MESSAGE(check.ok(), test::summary(check));
+  const auto first = file_lines(root.file("out/load.log")).at(0);
+  CHECK(test::field(first, "pod") == "web-7f9c");
+  CHECK(test::field(first, "namespace") == "shop");
   // Dead producers' rings were drained to the end, then removed.
   CHECK(std::filesystem::is_empty(root.file("rings")));
 }
@@ -122,28 +148,6 @@ TEST_CASE("kill -9 of the sidecar, again and again under load: nothing lost, not
   MESSAGE(kills << " kills; " << test::summary(check));
   CHECK_MESSAGE(check.ok(), test::summary(check));
 }
-
-namespace {
-
-std::vector<std::string> file_lines(const std::string& path) {
-  std::vector<std::string> out;
-  const std::string text = test::read_file(path);
-  std::size_t at = 0;
-  while (at < text.size()) {
-    const auto nl = text.find('\n', at);
-    if (nl == std::string::npos) break;
-    out.push_back(text.substr(at, nl - at));
-    at = nl + 1;
-  }
-  return out;
-}
-
-std::uint64_t json_uint(const std::string& text, const char* key) {
-  const std::string v = test::field(text, key);
-  return v.empty() ? 0 : std::stoull(v);
-}
-
-}  // namespace
 
 TEST_CASE("records an app dropped are reported once, as a WARNING line in its file") {
   test::TempDir root("shmlog-sidecar");
@@ -236,4 +240,35 @@ TEST_CASE("a full output volume: the sidecar keeps running, nothing partial, not
   auto check = test::read_output(root.file("out"), "load");
   test::expect_loadgen_ids(check, 1, 2, 6000);
   CHECK_MESSAGE(check.ok(), test::summary(check));
+}
+
+TEST_CASE("rotation under load, with kill -9 between: every record once, across the backups") {
+  test::TempDir root("shmlog-sidecar");
+  child_environment(root);
+  auto argv = sidecar_argv(root);
+  for (const char* a : {"--rotate-bytes", "64KiB", "--rotate-keep", "1000"}) argv.emplace_back(a);
+  constexpr std::uint64_t kRecords = 40000;  // about 14 MB of lines: some 200 rotations
+  Child load = Child::spawn(loadgen_argv(2, 2, kRecords, 20000));
+  Child sidecar = Child::spawn(argv, root.file("sidecar.err"));
+  std::mt19937 rng(7);
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 200));
+    sidecar.kill(SIGKILL);
+    REQUIRE(sidecar.wait(10s));
+    sidecar = Child::spawn(argv, root.file("sidecar.err"));
+  }
+  REQUIRE(exited_ok(load.wait(60s)));
+  wait_started(root, 6);
+  sidecar.kill(SIGTERM);
+  CHECK_MESSAGE(exited_ok(sidecar.wait(30s)), test::read_file(root.file("sidecar.err")));
+  auto check = test::read_output(root.file("out"), "load");
+  test::expect_loadgen_ids(check, 2, 2, kRecords);
+  CHECK_MESSAGE(check.ok(), test::summary(check));
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(root.file("out"))) {
+    files += e.path().filename().string().starts_with("load.log");
+    CHECK(e.file_size() <= 64u << 10);  // no piece is bigger than a file here
+  }
+  MESSAGE(files << " files");
+  CHECK(files > 10);
 }
