@@ -4,6 +4,7 @@
 #include "drain/resume.hpp"
 #include "drain/wake.hpp"
 #include "sinks/file/rotating_file.hpp"
+#include "transforms/admission.hpp"
 
 #include <shmlog/json_line.hpp>
 #include <shmlog/reader.hpp>
@@ -77,7 +78,11 @@ struct Ring {
 };
 
 struct Output {
+  explicit Output(const AdmissionSettings& a) : admission(a) {}
   std::optional<RotatingFile> file;
+  Admission admission;
+  std::optional<RingInfo> identity;  // of one of its rings, for the sidecar's own lines
+  Clock::time_point next_thinning_report{};
   std::string buffer;
   std::vector<std::pair<Ring*, std::uint32_t>> pending;  // batches whose lines are in buffer
   std::vector<std::pair<Ring*, std::uint32_t>> pending_drops;
@@ -172,7 +177,7 @@ struct Drainer::Impl {
   Output& output_for(Ring& ring) {
     if (ring.output != nullptr) return *ring.output;
     const std::string stem = ring.stem = safe_file_stem(ring.info.service);
-    auto [it, fresh] = outputs.try_emplace(stem);
+    auto [it, fresh] = outputs.try_emplace(stem, settings.admission);
     Output& out = it->second;
     if (fresh) {
       std::error_code ec;
@@ -187,6 +192,7 @@ struct Drainer::Impl {
       open_output(out, stem);
     }
     ring.output = &out;
+    if (!out.identity) out.identity = ring.info;
     return out;
   }
 
@@ -270,8 +276,22 @@ struct Drainer::Impl {
       if (had_records) work = true;
       if (ring.dead_seen && !had_records) ring.remove = true;
     }
+    report_thinning(false);
     flush_all();
     return work;
+  }
+
+  // Every 10 s (and at the end), a WARNING line per service saying what sampling and the rate
+  // limit let go since the last one.
+  void report_thinning(bool now_regardless) {
+    const auto now = Clock::now();
+    for (auto& [stem, out] : outputs) {
+      if (!out.identity || (!now_regardless && now < out.next_thinning_report)) continue;
+      out.next_thinning_report = now + 10s;
+      const auto counts = out.admission.take_counts();
+      if (!counts.any()) continue;
+      append_thinning_notice(out.buffer, *out.identity, counts.sampled, counts.limited);
+    }
   }
 
   // Before anything new is written: the records at each lane's cursor that the files already
@@ -288,12 +308,14 @@ struct Drainer::Impl {
         for (bool more = true; more && !lane.broken;) {
           if (!ring.reader->read_batch(l, kBatchRecords, piece_bytes / 4, lane.batch) || lane.batch.empty())
             break;
+          // Up to the last record found: records between found ones that are not in the file
+          // were sampled out or limited by the killed process, which had dealt with them too.
           std::size_t written = 0;
-          for (; written < lane.batch.records.size(); ++written) {
-            if (!ring.reader->decode(lane.batch, written, view)) break;
+          for (std::size_t i = 0; i < lane.batch.records.size(); ++i) {
+            if (!ring.reader->decode(lane.batch, i, view)) break;
             line.clear();
             append_json_line(view, ring.info, json, line);
-            if (!out.resume->contains(line)) break;
+            if (out.resume->contains(line)) written = i + 1;
           }
           more = written == lane.batch.records.size();
           if (written == 0) break;
@@ -320,6 +342,7 @@ struct Drainer::Impl {
     }
     if (lane.batch.empty()) return false;
     RecordView view;
+    const auto now = Clock::now();
     for (std::size_t i = 0; i < lane.batch.records.size(); ++i) {
       if (auto d = reader.decode(lane.batch, i, view); !d) {
         // Take the good records before it, and set the lane aside.
@@ -328,6 +351,7 @@ struct Drainer::Impl {
         set_aside(ring, l, out, d.error().message);
         break;
       }
+      if (!out.admission.admit(view.level, now)) continue;
       append_json_line(view, ring.info, json, out.buffer);
       ++stats.records;
     }
@@ -452,6 +476,8 @@ struct Drainer::Impl {
       if (!work) sleep();
     }
     round();  // whatever came in the last moment
+    report_thinning(true);
+    flush_all();
     for (auto& [stem, out] : outputs)
       if (out.file) (void)out.file->sync();
     if (inotify_fd >= 0) ::close(inotify_fd);

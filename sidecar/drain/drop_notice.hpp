@@ -16,6 +16,11 @@ namespace shmlog::sidecar {
 void append_drop_notice(std::string& out, const RingInfo& ring,
                         const std::array<std::uint64_t, kLevelCount>& dropped);
 
+// Records the sidecar let go on purpose (sampling, the rate limit), by level since the last one.
+void append_thinning_notice(std::string& out, const RingInfo& ring,
+                            const std::array<std::uint64_t, kLevelCount>& sampled,
+                            const std::array<std::uint64_t, kLevelCount>& limited);
+
 // Any other problem the sidecar has with a ring (a corrupt lane set aside).
 void append_problem_notice(std::string& out, const RingInfo& ring, const std::string& text);
 

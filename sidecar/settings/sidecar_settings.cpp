@@ -2,6 +2,7 @@
 
 #include <shmlog/config.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 
@@ -165,6 +166,33 @@ const std::vector<Row>& rows() {
          const auto n = parse_count(v, 256, 1 << 20);
          if (!n) return n.error();
          s.max_message_bytes = static_cast<std::size_t>(*n);
+         return Ok{};
+       }},
+      {{"sample", "SHMLOG_SAMPLE", "", "level=fraction pairs, e.g. debug=0.1,trace=0.01",
+        "Keep only this share of records of these levels (exactly one in 1/fraction; ERROR and above "
+        "are never sampled). What is let go is counted and reported in a WARNING line."},
+       [](SidecarSettings& s, std::string_view v) -> Status {
+         AdmissionSettings& a = s.admission;
+         a.keep_one_in.fill(1);
+         for (const auto& item : split_list(v)) {
+           const auto eq = item.find('=');
+           if (eq == std::string::npos) return Error{""};
+           const auto level = parse_level(item.substr(0, eq));
+           if (!level || *level >= Level::error) return Error{""};
+           char* end = nullptr;
+           const std::string fraction = item.substr(eq + 1);
+           const double f = std::strtod(fraction.c_str(), &end);
+           if (fraction.empty() || *end != '\0' || !(f > 0) || f > 1) return Error{""};
+           a.keep_one_in[static_cast<std::size_t>(*level)] = static_cast<std::uint32_t>(std::lround(1 / f));
+         }
+         return Ok{};
+       }},
+      {{"rate-limit", "SHMLOG_RATE_LIMIT", "0", "records per second, 0 for none",
+        "Per service: records below ERROR beyond this rate are let go (counted and reported)."},
+       [](SidecarSettings& s, std::string_view v) -> Status {
+         const auto n = parse_count(v, 0, 100'000'000);
+         if (!n) return n.error();
+         s.admission.rate_limit = static_cast<double>(*n);
          return Ok{};
        }},
   };

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "sinks/file/rotating_file.hpp"
+#include "transforms/admission.hpp"
 
 #include <shmlog/result.hpp>
 
@@ -27,6 +28,7 @@ struct SidecarSettings {
   std::chrono::milliseconds rescan_interval{2000};     // the fallback when inotify misses
   std::vector<std::string> redact_keys;                // on top of the defaults
   std::size_t max_message_bytes = 65536;
+  AdmissionSettings admission;
   std::string config_file;
 };
 

@@ -55,6 +55,16 @@ TEST_CASE("each setting parses what it allows") {
   CHECK(s->redact_keys == std::vector<std::string>{"ssn", "card_number"});
   CHECK(s->max_message_bytes == 1024);
   CHECK(resolve_settings({{"fsync", "always"}}, {}, {})->file.fsync == FsyncPolicy::always);
+  auto sampled = resolve_settings({{"sample", "debug=0.1, trace=0.01"}, {"rate-limit", "500"}}, {}, {});
+  REQUIRE(sampled);
+  CHECK(sampled->admission.keep_one_in[static_cast<std::size_t>(Level::debug)] == 10);
+  CHECK(sampled->admission.keep_one_in[static_cast<std::size_t>(Level::trace)] == 100);
+  CHECK(sampled->admission.keep_one_in[static_cast<std::size_t>(Level::info)] == 1);
+  CHECK(sampled->admission.rate_limit == 500);
+  CHECK_FALSE(resolve_settings({{"sample", "error=0.5"}}, {}, {}));  // ERROR is never sampled
+  CHECK_FALSE(resolve_settings({{"sample", "debug=2"}}, {}, {}));
+  CHECK_FALSE(resolve_settings({{"sample", "debug"}}, {}, {}));
+  CHECK_FALSE(resolve_settings({{"sample", "loud=0.5"}}, {}, {}));
 }
 
 TEST_CASE("a bad value names the setting, the value and what is allowed") {

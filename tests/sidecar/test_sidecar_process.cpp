@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -271,4 +272,41 @@ TEST_CASE("rotation under load, with kill -9 between: every record once, across 
   }
   MESSAGE(files << " files");
   CHECK(files > 10);
+}
+
+TEST_CASE("sampling with kill -9 between: kept records once, the rest counted in WARNING lines") {
+  test::TempDir root("shmlog-sidecar");
+  child_environment(root);
+  auto argv = sidecar_argv(root);
+  for (const char* a : {"--sample", "info=0.1"}) argv.emplace_back(a);
+  constexpr std::uint64_t kRecords = 60000;
+  Child load = Child::spawn(loadgen_argv(1, 2, kRecords, 30000));
+  Child sidecar = Child::spawn(argv, root.file("sidecar.err"));
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 100 * i));
+    sidecar.kill(SIGKILL);
+    REQUIRE(sidecar.wait(10s));
+    sidecar = Child::spawn(argv, root.file("sidecar.err"));
+  }
+  REQUIRE(exited_ok(load.wait(60s)));
+  wait_started(root, 5);
+  sidecar.kill(SIGTERM);
+  CHECK_MESSAGE(exited_ok(sidecar.wait(30s)), test::read_file(root.file("sidecar.err")));
+  std::uint64_t records = 0, sampled = 0;
+  std::set<std::string> ids;
+  for (const auto& line : file_lines(root.file("out/load.log"))) {
+    if (test::field(line, "file") == "shmlog-sidecar") {
+      sampled += json_uint(test::field(line, "context"), "sampled_info");
+      continue;
+    }
+    ++records;
+    CHECK(ids.insert(test::field(test::field(line, "context"), "id")).second);  // never twice
+  }
+  MESSAGE(records << " written, " << sampled << " sampled out");
+  // A killed process's counts since its last report are lost with it: at most a few thousand
+  // here. What is written is about a tenth, and never a record twice.
+  CHECK(records + sampled <= kRecords);
+  CHECK(records >= kRecords / 10);
+  CHECK(records <= kRecords / 10 + 5 * 2);  // each restart starts its one-in-ten count afresh
+  CHECK(sampled > 0);
 }
