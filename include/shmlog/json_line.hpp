@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace shmlog {
@@ -30,11 +31,19 @@ inline constexpr std::string_view kTruncationMarker = "…[truncated]";
 // falls back to the raw arguments: a hostile template costs the reader kilobytes, not gigabytes.
 void render_message(const RecordView& rec, std::string& out, std::size_t max_bytes = 65536);
 
+// Formatted fields a caller keeps per ring: the fields that say where a record comes from
+// (service, file, line, function, logger, pod identity) are the same for every record of a call
+// site and logger, so they are formatted once. Valid for one ring only.
+struct LineCache {
+  static constexpr std::size_t kMaxEntries = 4096;  // then it starts afresh
+  std::unordered_map<std::uint64_t, std::string> origins;
+};
+
 // Appends the record's JSON line, '\n' included, to `out`. Strings are strict JSON: control
 // characters (newlines, ANSI escapes) are escaped and invalid UTF-8 becomes U+FFFD, so a
 // message can never forge a second line.
 void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOptions& options,
-                      std::string& out);
+                      std::string& out, LineCache* cache = nullptr);
 
 // Replaces invalid UTF-8 sequences in `in` by U+FFFD into `out` and returns true; returns false,
 // leaving `out` untouched, when `in` is valid as it is.

@@ -59,6 +59,12 @@ class Writer : public rapidjson::Writer<rapidjson::StringBuffer> {
     }
     Raw(s);
   }
+  // Pairs written before by a writer of the same kind (",\"k\":v,..."): copied as they are.
+  // The object's count stays even, so the next key still gets its comma.
+  void Splice(std::string_view pairs) {
+    char* out = os_->Push(pairs.size());
+    std::memcpy(out, pairs.data(), pairs.size());
+  }
   // A key of the schema: a literal that needs no escaping, so not even the check.
   template <std::size_t N>
   void Name(const char (&literal)[N]) {
@@ -236,8 +242,38 @@ bool sanitize_utf8(std::string_view in, std::string& out) {
   return true;
 }
 
+namespace {
+
+// The fields that say where a record comes from: service, file, line, function, logger, and the
+// pod identity. The same for every record of a call site and logger in one ring.
+void write_origin(Writer& w, const RecordView& rec, const RingInfo& ring, std::string& scratch) {
+  w.Name("service");
+  put_string(w, ring.service.empty() ? std::string_view("unknown") : std::string_view(ring.service), scratch);
+  w.Name("file");
+  put_string(w, rec.site ? std::string_view(rec.site->file) : std::string_view(), scratch);
+  w.Name("line");
+  w.Uint(rec.site ? rec.site->line : 0);
+  w.Name("function");
+  put_string(w, rec.site ? std::string_view(rec.site->function) : std::string_view(), scratch);
+  if (rec.logger != nullptr) {
+    w.Name("logger");
+    put_string(w, *rec.logger, scratch);
+  }
+  const std::pair<const char*, const std::string*> identity[] = {{"host", &ring.host},
+                                                                 {"pod", &ring.pod},
+                                                                 {"namespace", &ring.pod_namespace},
+                                                                 {"container", &ring.container}};
+  for (const auto& [key, value] : identity) {
+    if (value->empty()) continue;
+    w.Text(key, true);
+    put_string(w, *value, scratch);
+  }
+}
+
+}  // namespace
+
 void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOptions& options,
-                      std::string& out) {
+                      std::string& out, LineCache* cache) {
   thread_local rapidjson::StringBuffer sb;
   thread_local std::string message, scratch;
   sb.Clear();
@@ -259,26 +295,23 @@ void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOpt
   }
   w.Name("message");
   put_string(w, message, scratch);
-  w.Name("service");
-  put_string(w, ring.service.empty() ? std::string_view("unknown") : std::string_view(ring.service), scratch);
-  w.Name("file");
-  put_string(w, rec.site ? std::string_view(rec.site->file) : std::string_view(), scratch);
-  w.Name("line");
-  w.Uint(rec.site ? rec.site->line : 0);
-  w.Name("function");
-  put_string(w, rec.site ? std::string_view(rec.site->function) : std::string_view(), scratch);
-  if (rec.logger != nullptr) {
-    w.Name("logger");
-    put_string(w, *rec.logger, scratch);
-  }
-  const std::pair<const char*, const std::string*> identity[] = {{"host", &ring.host},
-                                                                 {"pod", &ring.pod},
-                                                                 {"namespace", &ring.pod_namespace},
-                                                                 {"container", &ring.container}};
-  for (const auto& [key, value] : identity) {
-    if (value->empty()) continue;
-    w.Text(key, true);
-    put_string(w, *value, scratch);
+  if (cache == nullptr) {
+    write_origin(w, rec, ring, scratch);
+  } else {
+    // Constant per call site and logger within a ring: formatted once, then copied.
+    const std::uint64_t key = std::uint64_t{rec.site_id} << 16 | rec.logger_id;
+    auto it = cache->origins.find(key);
+    if (it == cache->origins.end()) {
+      if (cache->origins.size() >= LineCache::kMaxEntries) cache->origins.clear();
+      rapidjson::StringBuffer part;
+      Writer pw(part);
+      pw.StartObject();
+      write_origin(pw, rec, ring, scratch);
+      pw.EndObject();
+      std::string fragment(part.GetString() + 1, part.GetSize() - 2);  // the pairs, no braces
+      it = cache->origins.emplace(key, "," + fragment).first;
+    }
+    w.Splice(it->second);
   }
   w.Name("pid");
   w.Int(ring.writer_pid);

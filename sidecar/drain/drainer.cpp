@@ -69,6 +69,7 @@ struct Ring {
   std::unique_ptr<RingReader> reader;
   RingInfo info;  // service filled in with the fallback
   std::vector<Lane> lanes;
+  LineCache lines;         // formatted origin fields of its call sites
   bool dead_seen = false;  // the writer was gone before the last round began
   bool remove = false;
   std::string stem;          // its output's file stem
@@ -314,7 +315,7 @@ struct Drainer::Impl {
           for (std::size_t i = 0; i < lane.batch.records.size(); ++i) {
             if (!ring.reader->decode(lane.batch, i, view)) break;
             line.clear();
-            append_json_line(view, ring.info, json, line);
+            append_json_line(view, ring.info, json, line, &ring.lines);
             if (out.resume->contains(line)) written = i + 1;
           }
           more = written == lane.batch.records.size();
@@ -352,7 +353,7 @@ struct Drainer::Impl {
         break;
       }
       if (!out.admission.admit(view.level, now)) continue;
-      append_json_line(view, ring.info, json, out.buffer);
+      append_json_line(view, ring.info, json, out.buffer, &ring.lines);
       ++stats.records;
     }
     out.pending.emplace_back(&ring, l);

@@ -217,3 +217,24 @@ TEST_CASE("with many context entries a later key still wins over an earlier one"
   f.rec.context.resize(7);
   CHECK(field(f.line(), "context") == R"({"c":2,"d":3,"e":4,"a":5,"b":6})");
 }
+
+TEST_CASE("lines made with a LineCache are the lines made without one") {
+  Fixture f;
+  const std::string logger = "orders";
+  f.ring.pod = "web-1";
+  f.ring.container = "app";
+  LineCache cache;
+  for (int round = 0; round < 3; ++round) {
+    for (const std::uint16_t logger_id : {std::uint16_t{0}, std::uint16_t{1}}) {
+      f.rec.logger_id = logger_id;
+      f.rec.logger = logger_id ? &logger : nullptr;
+      f.rec.seq = static_cast<std::uint64_t>(round);
+      std::string plain, cached;
+      append_json_line(f.rec, f.ring, JsonOptions{}, plain);
+      append_json_line(f.rec, f.ring, JsonOptions{}, cached, &cache);
+      CHECK(cached == plain);
+      CHECK(test::schema_error(cached.substr(0, cached.size() - 1)).empty());
+    }
+  }
+  CHECK(cache.origins.size() == 2);  // one per (site, logger)
+}
