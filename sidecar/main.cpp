@@ -4,6 +4,7 @@
 #include "cli/ring_command.hpp"
 #include "cli/settings_command.hpp"
 #include "cli/sidecar_command.hpp"
+#include "cli/status_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
     // webhook) register here as they are written.
     shmlog::cli::add_ring_command(app, action);
     shmlog::cli::add_settings_command(app, action);
+    shmlog::cli::add_status_command(app, action);
     shmlog::cli::add_sidecar_command(app, action);
 
     CLI11_PARSE(app, argc, argv);

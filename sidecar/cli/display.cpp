@@ -25,18 +25,32 @@ Table::Table(std::vector<Column> columns, bool show_header)
 void Table::add_row(std::vector<std::string> cells) {
   cells.resize(columns_.size());
   rows_.push_back(std::move(cells));
+  spanning_.push_back(false);
+}
+
+void Table::add_spanning_row(std::string first, std::string rest) {
+  std::vector<std::string> cells(columns_.size());
+  if (!cells.empty()) cells[0] = std::move(first);
+  if (cells.size() > 1) cells[1] = std::move(rest);
+  rows_.push_back(std::move(cells));
+  spanning_.push_back(columns_.size() > 1);
 }
 
 std::string Table::render(std::string_view indent) const {
   std::vector<std::size_t> widths(columns_.size(), 0);
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     if (show_header_) widths[c] = text_width(columns_[c].header);
-    for (const auto& row : rows_) widths[c] = std::max(widths[c], text_width(row[c]));
+    for (std::size_t r = 0; r < rows_.size(); ++r)
+      if (c == 0 || !spanning_[r]) widths[c] = std::max(widths[c], text_width(rows_[r][c]));
   }
   std::string out;
-  auto line = [&](const std::vector<std::string>& cells) {
+  auto line = [&](const std::vector<std::string>& cells, bool spanning = false) {
     std::string text(indent);
     for (std::size_t c = 0; c < columns_.size(); ++c) {
+      if (spanning && c == 1) {
+        text += "  " + cells[1];
+        break;
+      }
       const std::string pad(widths[c] - text_width(cells[c]), ' ');
       if (c > 0) text += "  ";
       text += columns_[c].align == Align::right ? pad + cells[c] : cells[c] + pad;
@@ -49,7 +63,7 @@ std::string Table::render(std::string_view indent) const {
     for (const auto& column : columns_) headers.push_back(column.header);
     line(headers);
   }
-  for (const auto& row : rows_) line(row);
+  for (std::size_t r = 0; r < rows_.size(); ++r) line(rows_[r], spanning_[r]);
   return out;
 }
 
@@ -83,6 +97,15 @@ std::string iso8601_utc(std::uint64_t unix_ns) {
   if (::gmtime_r(&seconds, &tm) == nullptr) return fmt::format("{} ns", unix_ns);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, unix_ns % 1'000'000'000u);
+}
+
+std::string human_duration(double seconds) {
+  if (seconds < 0) return "-" + human_duration(-seconds);
+  if (seconds < 10) return fmt::format("{:.1f} s", seconds);
+  if (seconds < 60) return fmt::format("{:.0f} s", seconds);
+  if (seconds < 3600) return fmt::format("{:.1f} min", seconds / 60);
+  if (seconds < 86400) return fmt::format("{:.1f} h", seconds / 3600);
+  return fmt::format("{:.1f} d", seconds / 86400);
 }
 
 std::string printable(std::string_view text) {
