@@ -274,76 +274,88 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
   if (lane >= info_.lane_count) return Error{info_.path + ": no lane " + std::to_string(lane)};
   const std::uint64_t lane_bytes = info_.lane_bytes;
   const std::uint64_t mask = lane_bytes - 1;
-  // A batch stops once it holds `max_bytes` of records, but it must have room for one record of
-  // the largest size a producer writes.
-  const std::size_t wanted = max_bytes;
-  max_bytes = std::max<std::size_t>(max_bytes, lane_bytes / ring::kMaxRecordShare);
+  // A batch stops once it holds `max_bytes` of records. Its buffer starts at that size and grows
+  // only for a first record that does not fit (at most a quarter lane): sizing every lane's
+  // buffer for the largest possible record cost a quarter of the ring per ring.
+  const std::size_t wanted = std::max<std::size_t>(max_bytes, ring::kRecordHeaderBytes);
   clock_.maybe_refresh();
   batch.lane = lane;
-  batch.records.clear();
   batch.records.reserve(max_records);
-  batch.used = 0;
-  if (batch.bytes.size() < max_bytes) batch.bytes.resize(max_bytes);  // allocate outside the guard
+  if (batch.bytes.size() < wanted) batch.bytes.resize(wanted);  // allocate outside the guard
 
   const std::byte* lane_data = data_ + lane * lane_bytes;
   auto& read_pos = lanes_[lane].read_pos;
   std::uint64_t start = 0, pos = 0, used = 0;
   const char* problem = nullptr;
   std::uint64_t bad_value = 0;
-  const bool ok = detail::guarded([&] {
-    const std::uint64_t cursor = read_pos.load(std::memory_order_acquire);
-    start = from == npos ? cursor : from;
-    pos = start;
-    while (batch.records.size() < max_records) {
-      if (pos % ring::kRecordAlign != 0) {
-        problem = "position is not 8-byte aligned";
-        return;
-      }
-      const std::uint64_t offset = pos & mask;
-      const std::uint64_t commit = reinterpret_cast<const std::atomic<std::uint64_t>*>(lane_data + offset)
-                                       ->load(std::memory_order_acquire);
-      const std::uint32_t length = ring::commit_length(commit);
-      if (length == 0) break;  // not written yet
-      if (length % ring::kRecordAlign != 0 || length > lane_bytes - offset) {
-        problem = "record length out of bounds";
-        bad_value = length;
-        return;
-      }
-      // A writer ends every record (and the zero word after it) within a lane of the cursor:
-      // anything further means the records loop back on themselves (corrupt or hostile).
-      if (pos + length + ring::kRecordAlign > cursor + lane_bytes) {
-        problem = "records run on past a whole lane ahead of the cursor";
-        bad_value = pos + length - cursor;
-        return;
-      }
-      const std::uint8_t kind = ring::commit_kind(commit);
-      if (kind == static_cast<std::uint8_t>(ring::RecordKind::padding)) {
-        if (offset + length != lane_bytes) {
-          problem = "padding record does not end at the lane's end";
+  std::size_t grow_to = 0;  // a first record larger than the buffer: grow, then read again
+  bool ok = true;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (grow_to > batch.bytes.size()) batch.bytes.resize(grow_to);  // outside the guard
+    grow_to = 0;
+    batch.records.clear();
+    batch.used = 0;
+    used = 0;
+    ok = detail::guarded([&] {
+      const std::uint64_t cursor = read_pos.load(std::memory_order_acquire);
+      start = from == npos ? cursor : from;
+      pos = start;
+      while (batch.records.size() < max_records) {
+        if (pos % ring::kRecordAlign != 0) {
+          problem = "position is not 8-byte aligned";
+          return;
+        }
+        const std::uint64_t offset = pos & mask;
+        const std::uint64_t commit = reinterpret_cast<const std::atomic<std::uint64_t>*>(lane_data + offset)
+                                         ->load(std::memory_order_acquire);
+        const std::uint32_t length = ring::commit_length(commit);
+        if (length == 0) break;  // not written yet
+        if (length % ring::kRecordAlign != 0 || length > lane_bytes - offset) {
+          problem = "record length out of bounds";
           bad_value = length;
           return;
         }
+        // A writer ends every record (and the zero word after it) within a lane of the cursor:
+        // anything further means the records loop back on themselves (corrupt or hostile).
+        if (pos + length + ring::kRecordAlign > cursor + lane_bytes) {
+          problem = "records run on past a whole lane ahead of the cursor";
+          bad_value = pos + length - cursor;
+          return;
+        }
+        const std::uint8_t kind = ring::commit_kind(commit);
+        if (kind == static_cast<std::uint8_t>(ring::RecordKind::padding)) {
+          if (offset + length != lane_bytes) {
+            problem = "padding record does not end at the lane's end";
+            bad_value = length;
+            return;
+          }
+          pos += length;
+          continue;
+        }
+        if (kind != static_cast<std::uint8_t>(ring::RecordKind::log) || length < ring::kRecordHeaderBytes) {
+          problem = "unknown record kind or short record";
+          bad_value = commit;
+          return;
+        }
+        if (length >
+            lane_bytes / ring::kMaxRecordShare) {  // producers never write one this large (ring_format.hpp)
+          problem = "record larger than a quarter lane";
+          bad_value = length;
+          return;
+        }
+        if (used == 0 && length > batch.bytes.size()) {
+          grow_to = length;
+          return;
+        }
+        if (used + length > batch.bytes.size() || (used > 0 && used + length > wanted)) break;
+        std::memcpy(batch.bytes.data() + used, lane_data + offset, length);
+        batch.records.emplace_back(static_cast<std::uint32_t>(used), pos);
+        used += length;
         pos += length;
-        continue;
       }
-      if (kind != static_cast<std::uint8_t>(ring::RecordKind::log) || length < ring::kRecordHeaderBytes) {
-        problem = "unknown record kind or short record";
-        bad_value = commit;
-        return;
-      }
-      if (length >
-          lane_bytes / ring::kMaxRecordShare) {  // producers never write one this large (ring_format.hpp)
-        problem = "record larger than a quarter lane";
-        bad_value = length;
-        return;
-      }
-      if (used + length > batch.bytes.size() || (used > 0 && used + length > wanted)) break;
-      std::memcpy(batch.bytes.data() + used, lane_data + offset, length);
-      batch.records.emplace_back(static_cast<std::uint32_t>(used), pos);
-      used += length;
-      pos += length;
-    }
-  });
+    });
+    if (grow_to == 0) break;
+  }
   if (!ok) {
     batch.records.clear();
     return Error{info_.path + ": file shrank while being read (lane " + std::to_string(lane) + ")"};

@@ -229,3 +229,32 @@ TEST_CASE("only one process-wide drainer holds the consumer lock") {
   CHECK(b.value()->try_lock_consumer());
   CHECK_FALSE(o.value()->set_min_level(Level::error));
 }
+
+TEST_CASE("a batch asked for fewer bytes than a record still takes that record, and only it") {
+  test::TempDir rings;
+  const auto ring = test::start_ring(rings);
+  Logger log;
+  const std::string big(6000, 'b');  // under the test config's string cap
+  log.info("big {}", big);
+  log.info("small {}", 1);
+  auto r = RingReader::open(ring, OpenMode::consumer);
+  REQUIRE(r);
+  std::size_t records = 0, first_bytes = 0;
+  for (std::uint32_t lane = 0; lane < r.value()->info().lane_count; ++lane) {
+    Batch batch;
+    REQUIRE(r.value()->read_batch(lane, 16, 64, batch));  // 64 bytes asked, a 6 KB record
+    if (batch.records.empty()) continue;
+    records += batch.records.size();
+    first_bytes = batch.used;
+    CHECK(batch.bytes.size() < 8192);  // grown to the record, not to a quarter lane (16 KiB)
+    RecordView v;
+    REQUIRE(r.value()->decode(batch, 0, v));
+    CHECK(v.args.at(0).s.size() == big.size());
+    REQUIRE(r.value()->commit(batch));
+    Batch next;
+    REQUIRE(r.value()->read_batch(lane, 16, 64, next));
+    CHECK(next.records.size() == 1);  // the small one, on its own
+  }
+  CHECK(records == 1);
+  CHECK(first_bytes > 6000);
+}
