@@ -3,8 +3,10 @@
 //
 //   shmlog-bench producer --json            # one JSON line per case, then a summary line
 //   shmlog-bench producer --cases shmlog,floor --bursts 500
+//   shmlog-bench drain --json                # the sidecar: throughput, latency, idle, memory
 #include "bench_support.hpp"
 #include "cases.hpp"
+#include "drain_bench.hpp"
 
 #include <shmlog/config.hpp>
 #include <shmlog/logger.hpp>
@@ -314,7 +316,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"spin", "poll"}));
   producer->add_flag("--keep", opt.keep, "Keep the temporary directory (ring and log files)");
+  DrainOptions drain_opt;
+  CLI::App* drain = add_drain_command(app, drain_opt);
   CLI11_PARSE(app, argc, argv);
+  if (drain->parsed()) return run_drain_bench(drain_opt);
   if (pause_max < pause_min) {
     std::fprintf(stderr, "shmlog-bench: --pause-max-us must be >= --pause-min-us\n");
     return 2;
