@@ -62,6 +62,7 @@ class Writer : public rapidjson::Writer<rapidjson::StringBuffer> {
   // Pairs written before by a writer of the same kind (",\"k\":v,..."): copied as they are.
   // The object's count stays even, so the next key still gets its comma.
   void Splice(std::string_view pairs) {
+    if (pairs.empty()) return;
     char* out = os_->Push(pairs.size());
     std::memcpy(out, pairs.data(), pairs.size());
   }
@@ -76,7 +77,7 @@ class Writer : public rapidjson::Writer<rapidjson::StringBuffer> {
     Prefix(rapidjson::kStringType);  // a key or a value: the writer's state machine decides
     char* out = os_->Push(s.size() + 2);
     out[0] = '"';
-    std::memcpy(out + 1, s.data(), s.size());
+    if (!s.empty()) std::memcpy(out + 1, s.data(), s.size());  // an empty view may be null
     out[s.size() + 1] = '"';
   }
 };
@@ -198,8 +199,10 @@ void put_hex(Writer& w, const std::array<std::uint8_t, N>& bytes) {
 }
 
 bool redacted(std::string_view key, const std::vector<std::string>& keys) {
-  std::string lower(key);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  thread_local std::string lower;  // reused: no allocation per context entry
+  lower.assign(key);
+  for (char& c : lower)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return std::any_of(keys.begin(), keys.end(),
                      [&](const std::string& k) { return lower.find(k) != std::string::npos; });
 }

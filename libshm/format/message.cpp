@@ -184,7 +184,10 @@ void render_message(const RecordView& rec, std::string& out, std::size_t max_byt
     return;
   }
   try {
-    fmt::dynamic_format_arg_store<fmt::format_context> store;
+    // One store per thread, cleared per record: it keeps its capacity, so formatting a message
+    // allocates nothing once warm.
+    thread_local fmt::dynamic_format_arg_store<fmt::format_context> store;
+    store.clear();
     for (const auto& a : rec.args) push(store, a);
     // The usual message cannot grow past a few times the limit: fmt writes straight into the
     // string. Only a template that could (many fields, long arguments repeated) goes through

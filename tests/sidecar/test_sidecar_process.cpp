@@ -365,7 +365,9 @@ TEST_CASE("kill -9 of a producer mid-write: everything it committed arrives, its
   }
   REQUIRE(per_thread.size() == 4);
   std::uint64_t total = 0;
-  for (const auto& [thread, is] : per_thread) {
+  for (const auto& entry : per_thread) {
+    const std::string& thread = entry.first;  // not a structured binding: clang 14 cannot capture those
+    const std::set<std::uint64_t>& is = entry.second;
     CHECK_MESSAGE(*is.rbegin() + 1 == is.size(),
                   thread << ": " << is.size() << " ids up to " << *is.rbegin());
     total += is.size();
