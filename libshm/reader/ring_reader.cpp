@@ -280,11 +280,29 @@ Status RingReader::read_batch(std::uint32_t lane, std::size_t max_records, std::
   const std::size_t wanted = std::max<std::size_t>(max_bytes, ring::kRecordHeaderBytes);
   clock_.maybe_refresh();
   batch.lane = lane;
-  batch.records.reserve(max_records);
-  if (batch.bytes.size() < wanted) batch.bytes.resize(wanted);  // allocate outside the guard
-
   const std::byte* lane_data = data_ + lane * lane_bytes;
   auto& read_pos = lanes_[lane].read_pos;
+  // Nothing committed at the cursor (most lanes, most of the time): answer without touching the
+  // batch's buffers, which are only allocated for a lane that has had records.
+  {
+    std::uint64_t at = 0, first = 0;
+    if (!detail::guarded([&] {
+          at = from == npos ? read_pos.load(std::memory_order_acquire) : from;
+          if (at % ring::kRecordAlign == 0)
+            first = reinterpret_cast<const std::atomic<std::uint64_t>*>(lane_data + (at & mask))
+                        ->load(std::memory_order_acquire);
+        }))
+      return Error{info_.path + ": file shrank while being read (lane " + std::to_string(lane) + ")"};
+    if (at % ring::kRecordAlign == 0 && first == 0) {
+      batch.records.clear();
+      batch.used = 0;
+      batch.start = batch.end = at;
+      return Ok{};
+    }
+  }
+  batch.records.reserve(std::min<std::size_t>(max_records, 256));
+  if (batch.bytes.size() < wanted) batch.bytes.resize(wanted);  // allocate outside the guard
+
   std::uint64_t start = 0, pos = 0, used = 0;
   const char* problem = nullptr;
   std::uint64_t bad_value = 0;

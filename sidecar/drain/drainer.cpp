@@ -37,7 +37,11 @@ constexpr std::size_t kBatchRecords = 4096;
 // line is two to four times its record). The resume window below must hold the largest piece
 // that can be in flight: a piece plus one batch formatted, a few MiB at most.
 constexpr std::size_t kMaxPieceBytes = 1 << 20;
-constexpr std::size_t kResumeWindow = 8 << 20;
+// The resume window must hold the largest piece that can be in flight: the piece size plus the
+// line that passed it (a message of up to --max-message-bytes, six bytes per escaped byte).
+std::size_t resume_window(std::size_t piece_bytes, std::size_t max_message_bytes) {
+  return std::max<std::size_t>(8 << 20, 2 * piece_bytes + 8 * max_message_bytes + (1 << 20));
+}
 constexpr auto kIdleWait = 50ms;  // longest sleep: rescans, signals and new rings are seen by then
 constexpr auto kDropCheck = 250ms;
 constexpr auto kHeartbeat = 1s;
@@ -102,7 +106,10 @@ struct Drainer::Impl {
   DrainStats stats;
   std::vector<std::unique_ptr<Ring>> rings;
   std::map<std::string, Output> outputs;  // by file stem
-  std::set<std::string> skipped;          // bad or foreign rings, not retried until they change
+  // Rings that could not be opened (bad, foreign, locked by another sidecar, out of file
+  // descriptors...): tried again at every rescan, but said once; forgotten when they are gone.
+  std::set<std::string> skipped;
+  std::set<std::string> drained_kept;  // drained to the end but not deletable: not opened again
   std::size_t resume_lanes = 0;
   int inotify_fd = -1;
   std::atomic<std::uint32_t> own_word{0};  // bumped by signals: wakes the sleep
@@ -138,23 +145,28 @@ struct Drainer::Impl {
   void rescan(bool at_start) {
     auto paths = list_rings(settings.dir);
     if (!paths) return;  // not there yet: the next rescan looks again
+    std::set<std::string> listed(paths->begin(), paths->end());
+    std::erase_if(skipped, [&](const std::string& p) { return !listed.contains(p); });
+    std::erase_if(drained_kept, [&](const std::string& p) { return !listed.contains(p); });
     for (const auto& path : *paths) {
-      bool known = skipped.contains(path);
-      for (const auto& r : rings) known = known || r->path == path;
-      if (!known) open_ring(path, at_start);
+      bool open = drained_kept.contains(path);
+      for (const auto& r : rings) open = open || r->path == path;
+      if (!open) open_ring(path, at_start);
     }
+  }
+
+  void skip(const std::string& path, const std::string& why) {
+    if (skipped.insert(path).second) say("skipping " + path + ": " + why + " (trying again at each rescan)");
   }
 
   void open_ring(const std::string& path, bool at_start) {
     auto reader = RingReader::open(path, OpenMode::consumer);
     if (!reader) {
-      say("skipping " + path + ": " + reader.error().message);
-      skipped.insert(path);
+      skip(path, reader.error().message);
       return;
     }
     if (!reader.value()->try_lock_consumer()) {
-      say("skipping " + path + ": another sidecar drains it");
-      skipped.insert(path);
+      skip(path, "another sidecar drains it");
       return;
     }
     auto ring = std::make_unique<Ring>();
@@ -184,7 +196,8 @@ struct Drainer::Impl {
       std::error_code ec;
       std::filesystem::create_directories(settings.out, ec);
       if (resume_lanes > 0) {
-        auto index = ResumeIndex::load(settings.out + "/" + stem + ".log", kResumeWindow);
+        auto index = ResumeIndex::load(settings.out + "/" + stem + ".log",
+                                       resume_window(piece_bytes, settings.max_message_bytes));
         if (index)
           out.resume = std::move(index.value());
         else
@@ -355,6 +368,13 @@ struct Drainer::Impl {
       if (!out.admission.admit(view.level, now)) continue;
       append_json_line(view, ring.info, json, out.buffer, &ring.lines);
       ++stats.records;
+      // Lines can be far longer than their records (a long template, escaping): the piece is
+      // bounded by what was written, so the batch ends here and the rest waits for the next round.
+      if (out.buffer.size() >= piece_bytes && i + 1 < lane.batch.records.size()) {
+        lane.batch.end = lane.batch.records[i + 1].second;
+        lane.batch.records.resize(i + 1);
+        break;
+      }
     }
     out.pending.emplace_back(&ring, l);
     return true;
@@ -414,11 +434,17 @@ struct Drainer::Impl {
         ++it;
         continue;
       }
-      report_drops(ring, output_for(ring));
-      flush(output_for(ring));
+      Output& out = output_for(ring);
+      report_drops(ring, out);
+      flush(out);
+      if (out.failing) {  // its last lines (a drop report) are not written yet: keep it for now
+        ring.remove = false;
+        ++it;
+        continue;
+      }
       if (::unlink(ring.path.c_str()) != 0 && errno != ENOENT) {
         say("cannot remove the drained ring " + ring.path + ": " + std::strerror(errno));
-        skipped.insert(ring.path);
+        drained_kept.insert(ring.path);
       }
       ++stats.rings_removed;
       it = rings.erase(it);

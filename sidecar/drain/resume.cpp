@@ -16,6 +16,36 @@ std::string errno_text() {
 
 }  // namespace
 
+namespace {
+
+// "2024-05-01T12:34:56.123456789Z" as nanoseconds since the epoch; -1 if it is not that.
+std::int64_t timestamp_ns(std::string_view line) {
+  constexpr std::string_view prefix = "{\"timestamp\":\"";
+  if (!line.starts_with(prefix) || line.size() < prefix.size() + 30) return -1;
+  const std::string_view t = line.substr(prefix.size(), 30);
+  auto num = [&](std::size_t at, std::size_t n) {
+    std::int64_t v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (t[i] < '0' || t[i] > '9') return std::int64_t{-1};
+      v = v * 10 + (t[i] - '0');
+    }
+    return v;
+  };
+  const std::int64_t y = num(0, 4), m = num(5, 2), d = num(8, 2), hh = num(11, 2), mm = num(14, 2),
+                     ss = num(17, 2), ns = num(20, 9);
+  if (y < 0 || m < 1 || d < 1 || hh < 0 || mm < 0 || ss < 0 || ns < 0 || t[29] != 'Z') return -1;
+  // Days from the civil date (Howard Hinnant's algorithm).
+  const std::int64_t yy = y - (m <= 2);
+  const std::int64_t era = yy / 400;
+  const std::int64_t yoe = yy - era * 400;
+  const std::int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const std::int64_t days = era * 146097 + doe - 719468;
+  return ((days * 24 + hh) * 60 + mm) * 60 * 1'000'000'000 + ss * 1'000'000'000 + ns;
+}
+
+}  // namespace
+
 std::string_view ResumeIndex::key(std::string_view line) {
   if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   // {"timestamp":"2024-...Z","level":... : everything from the field after the timestamp.
@@ -50,7 +80,11 @@ Result<std::unique_ptr<ResumeIndex>> ResumeIndex::load(const std::string& path, 
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
-  index.tail_.resize(got);
+  if (got != index.tail_.size()) {  // a failed read must not decide what to cut off the file
+    const std::string why = errno_text();
+    ::close(fd);
+    return Error{path + ": cannot read the last lines to resume: " + why};
+  }
   // A torn last line: cut it off the file so the next line starts on a line of its own.
   const auto last_newline = index.tail_.rfind('\n');
   const std::uint64_t keep = last_newline == std::string::npos ? from : from + last_newline + 1;
@@ -72,7 +106,7 @@ Result<std::unique_ptr<ResumeIndex>> ResumeIndex::load(const std::string& path, 
   while (!rest.empty()) {
     const auto nl = rest.find('\n');
     const std::string_view line = rest.substr(0, nl);
-    index.keys_.insert(key(line));
+    index.keys_.emplace(key(line), timestamp_ns(line));
     if (nl == std::string_view::npos) break;
     rest.remove_prefix(nl + 1);
   }
@@ -80,7 +114,13 @@ Result<std::unique_ptr<ResumeIndex>> ResumeIndex::load(const std::string& path, 
 }
 
 bool ResumeIndex::contains(std::string_view line) const {
-  return keys_.contains(key(line));
+  const std::int64_t ts = timestamp_ns(line);
+  const auto [first, last] = keys_.equal_range(key(line));
+  for (auto it = first; it != last; ++it) {
+    const std::int64_t diff = it->second > ts ? it->second - ts : ts - it->second;
+    if (diff <= 1'000'000) return true;  // within a millisecond: the same record
+  }
+  return false;
 }
 
 }  // namespace shmlog::sidecar

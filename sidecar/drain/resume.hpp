@@ -3,17 +3,20 @@
 // are still in the rings. On start, the tail of each output file is indexed, and the records at
 // each lane's cursor that are already there are skipped (and taken) instead of written again.
 //
-// A line is matched without its timestamp: the reader re-estimates the TSC rate as a ring ages,
-// so the same record can convert a few nanoseconds differently in the new process. What is left
-// (service, pod, container, pid, tid, seq, message, context) identifies a record.
+// A line matches when everything but its timestamp is the same and the timestamps are within a
+// millisecond: the reader re-estimates the TSC rate as a ring ages, so the same record can
+// convert a few nanoseconds differently in the new process; but an app restarted in its
+// container has the same pid, tid and seq numbers again, and may log the same lines, so the
+// time must still tell two runs apart.
 #pragma once
 
 #include <shmlog/result.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace shmlog::sidecar {
 
@@ -32,7 +35,7 @@ class ResumeIndex {
  private:
   static std::string_view key(std::string_view line);
   std::string tail_;
-  std::unordered_set<std::string_view> keys_;
+  std::unordered_multimap<std::string_view, std::int64_t> keys_;  // -> timestamp in ns
 };
 
 }  // namespace shmlog::sidecar

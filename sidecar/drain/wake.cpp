@@ -47,7 +47,13 @@ void wait_any(const std::vector<WakeWord>& words, std::chrono::milliseconds time
     }
     const long rc = ::syscall(SYS_futex_waitv, waiters, static_cast<unsigned>(words.size()), 0, &deadline,
                               CLOCK_MONOTONIC);
-    if (rc >= 0 || errno != ENOSYS) return;  // woken, changed (EAGAIN), timed out or a signal
+    if (rc >= 0 || errno == EAGAIN || errno == ETIMEDOUT || errno == EINTR) return;
+    if (errno != ENOSYS) {
+      // EFAULT (a ring file cut short under its mapping) and the like: returning at once would
+      // make the drain spin; sleep out the timeout instead.
+      ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr);
+      return;
+    }
     g_have_waitv.store(false, std::memory_order_relaxed);
   }
 #endif

@@ -168,7 +168,8 @@ const std::vector<Row>& rows() {
          s.max_message_bytes = static_cast<std::size_t>(*n);
          return Ok{};
        }},
-      {{"sample", "SHMLOG_SAMPLE", "", "level=fraction pairs, e.g. debug=0.1,trace=0.01",
+      {{"sample", "SHMLOG_SAMPLE", "",
+        "level=fraction pairs, fractions 0.000001 to 1, e.g. debug=0.1,trace=0.01",
         "Keep only this share of records of these levels (exactly one in 1/fraction; ERROR and above "
         "are never sampled). What is let go is counted and reported in a WARNING line."},
        [](SidecarSettings& s, std::string_view v) -> Status {
@@ -182,7 +183,8 @@ const std::vector<Row>& rows() {
            char* end = nullptr;
            const std::string fraction = item.substr(eq + 1);
            const double f = std::strtod(fraction.c_str(), &end);
-           if (fraction.empty() || *end != '\0' || !(f > 0) || f > 1) return Error{""};
+           if (fraction.empty() || *end != '\0' || !(f >= 1e-6) || f > 1)
+             return Error{""};  // 1 in a million at most
            a.keep_one_in[static_cast<std::size_t>(*level)] = static_cast<std::uint32_t>(std::lround(1 / f));
          }
          return Ok{};
