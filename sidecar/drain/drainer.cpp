@@ -195,14 +195,14 @@ struct Drainer::Impl {
     if (fresh) {
       std::error_code ec;
       std::filesystem::create_directories(settings.out, ec);
-      if (resume_lanes > 0) {
-        auto index = ResumeIndex::load(settings.out + "/" + stem + ".log",
-                                       resume_window(piece_bytes, settings.max_message_bytes));
-        if (index)
-          out.resume = std::move(index.value());
-        else
-          say(index.error().message);
-      }
+      // Loading the index also cuts off a torn last line (a killed write), which must go before
+      // the first new line even when no ring needs resuming.
+      auto index = ResumeIndex::load(settings.out + "/" + stem + ".log",
+                                     resume_window(piece_bytes, settings.max_message_bytes));
+      if (!index)
+        say(index.error().message);
+      else if (resume_lanes > 0)
+        out.resume = std::move(index.value());
       open_output(out, stem);
     }
     ring.output = &out;

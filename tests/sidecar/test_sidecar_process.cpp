@@ -400,3 +400,23 @@ TEST_CASE("an external logrotate: the file is moved away, SIGHUP, the lines go o
   test::expect_loadgen_ids(check, 1, 2, 40000);
   CHECK_MESSAGE(check.ok(), test::summary(check));
 }
+
+TEST_CASE("a torn last line left by a killed write is cut off even when no ring needs resuming") {
+  test::TempDir root("shmlog-sidecar");
+  child_environment(root);
+  std::filesystem::create_directories(root.file("out"));
+  const std::string whole =
+      "{\"timestamp\":\"2026-01-01T00:00:00.000000000Z\",\"level\":\"INFO\",\"message\":\"old\",\"service\":"
+      "\"load\",\"file\":\"a.cpp\",\"line\":1,\"function\":\"f\"}\n";
+  test::write_file(root.file("out/load.log"), whole + "{\"timestamp\":\"2026-01-01T00:00:01");
+  Child sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));  // no rings yet
+  wait_started(root, 1);
+  Child load = Child::spawn(loadgen_argv(1, 1, 1000, 0));
+  REQUIRE(exited_ok(load.wait(60s)));
+  sidecar.kill(SIGTERM);
+  REQUIRE(exited_ok(sidecar.wait(30s)));
+  const auto lines = file_lines(root.file("out/load.log"));
+  REQUIRE(lines.size() == 1001);
+  CHECK(lines[0] + "\n" == whole);
+  for (const auto& l : lines) CHECK(test::schema_error(l).empty());
+}

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include <fcntl.h>
@@ -34,6 +35,9 @@ struct Sink {
   SystemTime started;    // when the open file got its first line: time rotation's reference
   SteadyTime last_sync;  // for FsyncPolicy::interval
   std::string trouble;   // a failure that did not stop this append; becomes last_error once it is written
+  // The size the open file must be cut back to before anything else is written: a piece that
+  // failed part way could not be cut off at once (ftruncate failed too).
+  std::optional<std::uint64_t> pending_cut;
   FileSinkStats stats;
 
   Sink() = default;
@@ -85,6 +89,7 @@ void close_file(Sink& s) {
   if (s.options.fsync != FsyncPolicy::none) ::fdatasync(s.fd);
   ::close(s.fd);
   s.fd = -1;
+  s.pending_cut.reset();  // (the old file keeps what it has; nothing more is written to it)
 }
 
 Sink::~Sink() {
@@ -197,6 +202,7 @@ Error cut_back(Sink& s, std::uint64_t size_before, std::size_t piece, const std:
     message += "; and cannot cut it back to " + std::to_string(size_before) + " bytes: " + errno_text(errno);
     struct stat st {};
     if (::fstat(s.fd, &st) == 0) s.stats.current_size = static_cast<std::uint64_t>(st.st_size);
+    s.pending_cut = size_before;  // no line is appended after a part of a piece
   } else {
     s.stats.current_size = size_before;
   }
@@ -267,6 +273,13 @@ Status RotatingFile::append(std::string_view lines) {
   State& s = *state_;
   if (lines.empty()) return Ok{};
   if (Status followed = follow_path(s); !followed) return fail(s, followed.error().message);
+  if (s.pending_cut) {
+    if (::ftruncate(s.fd, static_cast<off_t>(*s.pending_cut)) != 0)
+      return fail(s, "cannot cut " + s.path + " back to " + std::to_string(*s.pending_cut) +
+                         " bytes after a failed write: " + errno_text(errno));
+    s.stats.current_size = *s.pending_cut;
+    s.pending_cut.reset();
+  }
   if (rotation_due(s, lines.size())) {
     if (Status rotated = rotate(s); !rotated) {
       if (s.fd < 0) return fail(s, rotated.error().message);
