@@ -2,6 +2,7 @@
 
 #include "cli/command.hpp"
 #include "cli/display.hpp"
+#include "cli/json_fields.hpp"
 #include "cli/ring_paths.hpp"
 
 #include <shmlog/json_line.hpp>
@@ -13,8 +14,6 @@
 #include <memory>
 
 #include <fmt/format.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 #include <unistd.h>
 
 namespace shmlog::cli {
@@ -162,42 +161,12 @@ std::string render_human(const RingReport& r) {
 
 // ---- JSON output ----
 
-using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
-
-// Strings from the file are not trusted to be UTF-8; RapidJSON would pass bad bytes through.
-void put_string(JsonWriter& w, std::string_view text) {
-  std::string valid;
-  if (!sanitize_utf8(text, valid)) valid.assign(text);
-  w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
-}
-
-void put_field(JsonWriter& w, const char* key, std::string_view value) {
-  w.Key(key);
-  put_string(w, value);
-}
-
-void put_dropped(JsonWriter& w, const std::array<std::uint64_t, kLevelCount>& dropped) {
-  w.Key("dropped");
-  w.StartObject();
-  for (int level = 0; level < kLevelCount; ++level) {
-    const auto name = level_name(static_cast<Level>(level));
-    w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-    w.Uint64(dropped[static_cast<std::size_t>(level)]);
-  }
-  w.EndObject();
-}
-
 void write_json(JsonWriter& w, const RingReport& r) {
   const RingInfo& info = r.info;
   w.StartObject();
   put_field(w, "file", info.path);
   put_field(w, "service", info.service);
-  const std::pair<const char*, const std::string*> identity[] = {{"pod", &info.pod},
-                                                                 {"namespace", &info.pod_namespace},
-                                                                 {"container", &info.container},
-                                                                 {"host", &info.host}};
-  for (const auto& [key, value] : identity)
-    if (!value->empty()) put_field(w, key, *value);
+  put_identity(w, info);
 
   w.Key("writer");
   w.StartObject();

@@ -1,6 +1,7 @@
 #include "cli/status_command.hpp"
 
 #include "cli/display.hpp"
+#include "cli/json_fields.hpp"
 #include "cli/ring_paths.hpp"
 #include "settings/sidecar_settings.hpp"
 
@@ -15,8 +16,6 @@
 #include <memory>
 
 #include <fmt/format.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 #include <unistd.h>
 
 namespace shmlog::cli {
@@ -190,16 +189,6 @@ std::string render_table(const std::string& dir, const std::vector<RingStatus>& 
 
 // ---- JSON ----
 
-using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
-
-// Strings from the file are not trusted to be UTF-8; RapidJSON would pass bad bytes through.
-void put_field(JsonWriter& w, const char* key, std::string_view value) {
-  std::string valid;
-  if (!sanitize_utf8(value, valid)) valid.assign(value);
-  w.Key(key);
-  w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
-}
-
 void put_uint(JsonWriter& w, const char* key, std::uint64_t value) {
   w.Key(key);
   w.Uint64(value);
@@ -217,12 +206,7 @@ void write_ring(JsonWriter& w, const RingStatus& s, std::uint64_t now,
   }
   const RingInfo& info = s.info;
   put_field(w, "service", info.service);
-  const std::pair<const char*, const std::string*> identity[] = {{"pod", &info.pod},
-                                                                 {"namespace", &info.pod_namespace},
-                                                                 {"container", &info.container},
-                                                                 {"host", &info.host}};
-  for (const auto& [key, value] : identity)
-    if (!value->empty()) put_field(w, key, *value);
+  put_identity(w, info);
   w.Key("writer_pid");
   w.Int(info.writer_pid);
   w.Key("writer_alive");
@@ -234,11 +218,7 @@ void write_ring(JsonWriter& w, const RingStatus& s, std::uint64_t now,
   put_uint(w, "used_bytes", s.used_bytes);
   w.Key("fill_percent");
   w.Double(fill_percent(s.used_bytes, s.capacity_bytes()));
-  w.Key("dropped");
-  w.StartObject();
-  for (int level = 0; level < kLevelCount; ++level)
-    put_uint(w, level_name(static_cast<Level>(level)).data(), s.dropped[static_cast<std::size_t>(level)]);
-  w.EndObject();
+  put_dropped(w, s.dropped);
   put_uint(w, "dropped_total", s.dropped_total());
 
   const Drainer d = drainer_of(s, now, stale_after);

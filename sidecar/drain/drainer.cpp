@@ -3,6 +3,7 @@
 #include "drain/drop_notice.hpp"
 #include "drain/resume.hpp"
 #include "drain/wake.hpp"
+#include "drain/wall_clock.hpp"
 #include "sinks/file/rotating_file.hpp"
 #include "transforms/admission.hpp"
 
@@ -46,12 +47,6 @@ constexpr auto kIdleWait = 50ms;  // longest sleep: rescans, signals and new rin
 constexpr auto kDropCheck = 250ms;
 constexpr auto kHeartbeat = 1s;
 
-std::uint64_t realtime_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 void fill_from_environment(std::string& field, const char* variable) {
   if (!field.empty()) return;
   if (const char* v = std::getenv(variable)) field.assign(v, std::min<std::size_t>(std::strlen(v), 63));
@@ -89,6 +84,7 @@ struct Output {
   std::optional<RingInfo> identity;  // of one of its rings, for the sidecar's own lines
   Clock::time_point next_thinning_report{};
   std::string buffer;
+  std::uint64_t buffer_lines = 0;                        // lines in buffer, so the sink need not count them
   std::vector<std::pair<Ring*, std::uint32_t>> pending;  // batches whose lines are in buffer
   std::vector<std::pair<Ring*, std::uint32_t>> pending_drops;
   std::vector<std::array<std::uint64_t, kLevelCount>> pending_drop_counts;
@@ -110,7 +106,7 @@ struct Drainer::Impl {
   // descriptors...): tried again at every rescan, but said once; forgotten when they are gone.
   std::set<std::string> skipped;
   std::set<std::string> drained_kept;  // drained to the end but not deletable: not opened again
-  std::size_t resume_lanes = 0;
+  bool resuming = false;               // rings found at start, until resume() has dealt with them
   int inotify_fd = -1;
   std::atomic<std::uint32_t> own_word{0};  // bumped by signals: wakes the sleep
   std::atomic<bool> stop_requested{false};
@@ -179,7 +175,7 @@ struct Drainer::Impl {
     fill_from_environment(ring->info.pod_namespace, "POD_NAMESPACE");
     fill_from_environment(ring->info.host, "NODE_NAME");
     ring->lanes.resize(ring->info.lane_count);
-    if (at_start) resume_lanes += ring->lanes.size();
+    resuming = resuming || at_start;
     ring->reader = std::move(reader.value());
     rings.push_back(std::move(ring));
     ++stats.rings_opened;
@@ -195,14 +191,19 @@ struct Drainer::Impl {
     if (fresh) {
       std::error_code ec;
       std::filesystem::create_directories(settings.out, ec);
-      // Loading the index also cuts off a torn last line (a killed write), which must go before
-      // the first new line even when no ring needs resuming.
-      auto index = ResumeIndex::load(settings.out + "/" + stem + ".log",
-                                     resume_window(piece_bytes, settings.max_message_bytes));
-      if (!index)
-        say(index.error().message);
-      else if (resume_lanes > 0)
-        out.resume = std::move(index.value());
+      // A torn last line (a killed write) goes before the first new line, resuming or not; the
+      // index of the tail is built only when rings found at start need it.
+      const std::string path = settings.out + "/" + stem + ".log";
+      const std::size_t window = resume_window(piece_bytes, settings.max_message_bytes);
+      if (resuming) {
+        auto index = ResumeIndex::load(path, window);
+        if (index)
+          out.resume = std::move(index.value());
+        else
+          say(index.error().message);
+      } else if (auto cut = ResumeIndex::cut_torn_tail(path, window); !cut) {
+        say(cut.error().message);
+      }
       open_output(out, stem);
     }
     ring.output = &out;
@@ -240,8 +241,9 @@ struct Drainer::Impl {
   void flush(Output& out) {
     if (out.buffer.empty() && out.pending.empty() && out.pending_drops.empty()) return;
     if (!out.buffer.empty()) {
-      auto st = out.file ? out.file->append(out.buffer) : Status(Error{"no file"});
+      auto st = out.file ? out.file->append(out.buffer, out.buffer_lines) : Status(Error{"no file"});
       out.buffer.clear();
+      out.buffer_lines = 0;
       if (!st) {
         // Nothing is taken: the next rounds read the same records again from the cursors.
         out.pending.clear();
@@ -305,6 +307,7 @@ struct Drainer::Impl {
       const auto counts = out.admission.take_counts();
       if (!counts.any()) continue;
       append_thinning_notice(out.buffer, *out.identity, counts.sampled, counts.limited);
+      ++out.buffer_lines;
     }
   }
 
@@ -343,7 +346,7 @@ struct Drainer::Impl {
       }
     }
     for (auto& [stem, out] : outputs) out.resume.reset();
-    resume_lanes = 0;
+    resuming = false;
   }
 
   bool drain_lane(Ring& ring, std::uint32_t l, Output& out) {
@@ -367,6 +370,7 @@ struct Drainer::Impl {
       }
       if (!out.admission.admit(view.level, now)) continue;
       append_json_line(view, ring.info, json, out.buffer, &ring.lines);
+      ++out.buffer_lines;
       ++stats.records;
       // Lines can be far longer than their records (a long template, escaping): the piece is
       // bounded by what was written, so the batch ends here and the rest waits for the next round.
@@ -387,6 +391,7 @@ struct Drainer::Impl {
     append_problem_notice(
         out.buffer, ring.info,
         "lane " + std::to_string(l) + " of " + ring.path + " is corrupt and is no longer read: " + why);
+    ++out.buffer_lines;
   }
 
   void report_drops(Ring& ring, Output& out) {
@@ -400,6 +405,7 @@ struct Drainer::Impl {
       }
       if (!any) continue;
       append_drop_notice(out.buffer, ring.info, delta);
+      ++out.buffer_lines;
       out.pending_drops.emplace_back(&ring, l);
       out.pending_drop_counts.push_back(s.dropped);
       ++stats.drop_reports;
@@ -422,7 +428,7 @@ struct Drainer::Impl {
     }
     for (auto& ring : rings) {
       if (now >= ring->next_heartbeat) {
-        ring->reader->heartbeat(static_cast<std::int32_t>(::getpid()), realtime_ns());
+        ring->reader->heartbeat(static_cast<std::int32_t>(::getpid()), wall_clock_ns());
         ring->next_heartbeat = now + kHeartbeat;
       }
       if (!ring->dead_seen && !ring->reader->writer_alive()) ring->dead_seen = true;

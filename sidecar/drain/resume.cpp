@@ -56,6 +56,17 @@ std::string_view ResumeIndex::key(std::string_view line) {
 }
 
 Result<std::unique_ptr<ResumeIndex>> ResumeIndex::load(const std::string& path, std::size_t max_bytes) {
+  return read(path, max_bytes, true);
+}
+
+Status ResumeIndex::cut_torn_tail(const std::string& path, std::size_t max_bytes) {
+  auto tail = read(path, max_bytes, false);
+  if (!tail) return tail.error();
+  return Ok{};
+}
+
+Result<std::unique_ptr<ResumeIndex>> ResumeIndex::read(const std::string& path, std::size_t max_bytes,
+                                                       bool index_lines) {
   auto owned = std::make_unique<ResumeIndex>();
   ResumeIndex& index = *owned;
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
@@ -97,6 +108,7 @@ Result<std::unique_ptr<ResumeIndex>> ResumeIndex::load(const std::string& path, 
     index.tail_.resize(keep - from);
   }
   ::close(fd);
+  if (!index_lines) return owned;
   // The first line of the window may be cut at the front: skip it unless the window is the file.
   std::string_view rest = index.tail_;
   if (from > 0) {

@@ -28,11 +28,17 @@ class ResumeIndex {
   // (On the heap and never moved: the index holds views into the tail's bytes.)
   static Result<std::unique_ptr<ResumeIndex>> load(const std::string& path, std::size_t max_bytes);
 
+  // Only the first part of load(): the torn last line cut off, nothing indexed (a file opened
+  // when no ring needs resuming).
+  static Status cut_torn_tail(const std::string& path, std::size_t max_bytes);
+
   // True if `line` (as append_json_line makes it, '\n' included or not) is in the tail.
   bool contains(std::string_view line) const;
   std::size_t size() const { return keys_.size(); }
 
  private:
+  static Result<std::unique_ptr<ResumeIndex>> read(const std::string& path, std::size_t max_bytes,
+                                                   bool index_lines);
   static std::string_view key(std::string_view line);
   std::string tail_;
   std::unordered_multimap<std::string_view, std::int64_t> keys_;  // -> timestamp in ns

@@ -32,29 +32,12 @@ constexpr std::uint32_t kLanes = 4;
 const std::vector<std::string> kMessages = {"debug line 1", "first from main 1", "from a thread 2",
                                             "warning from main 3", "error from main 4"};
 
-std::string quoted(const std::string& s) {
-  return "'" + s + "'";
-}
-
-struct Run {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
+using Run = test::CommandRun;
+using test::quoted;
 
 // Runs `shmlog <args>` through the shell; stdout captured, stderr via a file.
 Run shmlog_cli(const std::string& args, const test::TempDir& scratch) {
-  const std::string err_path = scratch.file("stderr.txt");
-  const std::string command = quoted(SHMLOG_CLI_PATH) + " " + args + " 2>" + quoted(err_path);
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  Run run;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) run.out.append(buf, n);
-  const int status = ::pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.err = test::read_file(err_path);
-  return run;
+  return test::run_command(quoted(SHMLOG_CLI_PATH) + " " + args, scratch);
 }
 
 std::vector<std::string> split_lines(const std::string& text) {

@@ -10,14 +10,10 @@
 namespace {
 
 std::string run(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  CHECK(::pclose(p) == 0);
-  return out;
+  const shmlog::test::TempDir scratch("shmlog-readme");
+  const auto result = shmlog::test::run_command(command, scratch);
+  CHECK(result.status == 0);
+  return result.out;
 }
 
 // The table between `<!-- <marker>:begin` and `<!-- <marker>:end -->` must be `command`'s output.

@@ -21,33 +21,16 @@ using namespace shmlog;
 
 namespace {
 
-std::string quoted(const std::string& s) {
-  return "'" + s + "'";
-}
-
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-struct Run {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
+using Run = test::CommandRun;
+using test::quoted;
 
 // Runs `[env] shmlog <args>` through the shell; stdout captured, stderr via a file.
 Run shmlog_cli(const std::string& args, const test::TempDir& scratch, const std::string& env = "") {
-  const std::string err_path = scratch.file("stderr.txt");
-  const std::string command = env + " " + quoted(SHMLOG_CLI_PATH) + " " + args + " 2>" + quoted(err_path);
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  Run run;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) run.out.append(buf, n);
-  const int status = ::pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.err = test::read_file(err_path);
-  return run;
+  return test::run_command(env + " " + quoted(SHMLOG_CLI_PATH) + " " + args, scratch);
 }
 
 rapidjson::Document parse(const Run& run) {

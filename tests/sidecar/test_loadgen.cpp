@@ -21,30 +21,12 @@ using namespace shmlog;
 
 namespace {
 
-std::string quoted(const std::string& s) {
-  return "'" + s + "'";
-}
-
-struct Run {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
+using Run = test::CommandRun;
+using test::quoted;
 
 // Runs `env shmlog-loadgen args` through the shell; stdout captured, stderr via a file.
 Run loadgen(const std::string& env, const std::string& args, const test::TempDir& scratch) {
-  const std::string err_path = scratch.file("loadgen-stderr.txt");
-  const std::string command =
-      "env " + env + " " + quoted(SHMLOG_LOADGEN_PATH) + " " + args + " 2>" + quoted(err_path);
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  Run run;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) run.out.append(buf, n);
-  const int status = ::pclose(pipe);
-  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.err = test::read_file(err_path);
-  return run;
+  return test::run_command("env " + env + " " + quoted(SHMLOG_LOADGEN_PATH) + " " + args, scratch);
 }
 
 struct Summary {

@@ -94,6 +94,13 @@ std::uint64_t json_uint(const std::string& text, const char* key) {
   return v.empty() ? 0 : std::stoull(v);
 }
 
+// kill -9 of the sidecar, and a new one started in its place (its stderr appended to the same file).
+void kill_and_restart(Child& sidecar, const std::vector<std::string>& argv, const test::TempDir& root) {
+  sidecar.kill(SIGKILL);
+  REQUIRE(sidecar.wait(10s));
+  sidecar = Child::spawn(argv, root.file("sidecar.err"));
+}
+
 bool exited_ok(const std::optional<int>& status) {
   return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
 }
@@ -136,10 +143,8 @@ TEST_CASE("kill -9 of the sidecar, again and again under load: nothing lost, not
   // Kills at random moments: while starting, resuming, formatting, writing, moving cursors.
   for (int i = 0; i < 20; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 280));
-    sidecar.kill(SIGKILL);
-    REQUIRE(sidecar.wait(10s));
+    kill_and_restart(sidecar, sidecar_argv(root), root);
     ++kills;
-    sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));
   }
   REQUIRE(exited_ok(load.wait(120s)));
   wait_started(root, static_cast<std::size_t>(kills) + 1);
@@ -255,9 +260,7 @@ TEST_CASE("rotation under load, with kill -9 between: every record once, across 
   std::mt19937 rng(7);
   for (int i = 0; i < 5; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 200));
-    sidecar.kill(SIGKILL);
-    REQUIRE(sidecar.wait(10s));
-    sidecar = Child::spawn(argv, root.file("sidecar.err"));
+    kill_and_restart(sidecar, argv, root);
   }
   REQUIRE(exited_ok(load.wait(60s)));
   wait_started(root, 6);
@@ -285,9 +288,7 @@ TEST_CASE("sampling with kill -9 between: kept records once, the rest counted in
   Child sidecar = Child::spawn(argv, root.file("sidecar.err"));
   for (int i = 0; i < 4; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + 100 * i));
-    sidecar.kill(SIGKILL);
-    REQUIRE(sidecar.wait(10s));
-    sidecar = Child::spawn(argv, root.file("sidecar.err"));
+    kill_and_restart(sidecar, argv, root);
   }
   REQUIRE(exited_ok(load.wait(60s)));
   wait_started(root, 5);

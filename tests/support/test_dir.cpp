@@ -2,6 +2,7 @@
 
 #include <shmlog/logger.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <sys/wait.h>
 
 namespace shmlog::test {
 
@@ -125,6 +127,24 @@ std::string read_file(const std::string& path) {
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
+}
+
+std::string quoted(const std::string& s) {
+  return "'" + s + "'";
+}
+
+CommandRun run_command(const std::string& command_line, const TempDir& scratch) {
+  const std::string err_path = scratch.file("command-stderr.txt");
+  const std::string command = command_line + " 2>" + quoted(err_path);
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed for: " + command);
+  CommandRun run;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) run.out.append(buf, n);
+  const int status = ::pclose(pipe);
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.err = read_file(err_path);
+  return run;
 }
 
 }  // namespace shmlog::test

@@ -44,4 +44,15 @@ std::string field(const std::string& line, const char* key);  // a string or num
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& content);
 
+// A word in single quotes for the shell.
+std::string quoted(const std::string& s);
+// What a command line run through the shell gave: exit status (-1 when killed by a signal),
+// stdout, and stderr (through a file in `scratch`).
+struct CommandRun {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+CommandRun run_command(const std::string& command_line, const TempDir& scratch);
+
 }  // namespace shmlog::test

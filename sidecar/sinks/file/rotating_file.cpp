@@ -231,16 +231,14 @@ void sync_if_interval_passed(Sink& s) {
   }
 }
 
-void count_written(FileSinkStats& stats, std::string_view piece) {
-  stats.bytes_written += piece.size();
+std::uint64_t count_lines(std::string_view piece) {
   // memchr, not std::count: at -O2 GCC does not vectorise the count, and pieces are megabytes.
   std::uint64_t lines = 0;
   for (const char *p = piece.data(), *end = p + piece.size();
        (p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))) != nullptr;
        ++p)
     ++lines;
-  stats.lines_written += lines;
-  stats.current_size += piece.size();
+  return lines;
 }
 
 }  // namespace
@@ -270,6 +268,10 @@ RotatingFile& RotatingFile::operator=(RotatingFile&&) noexcept = default;
 RotatingFile::~RotatingFile() = default;
 
 Status RotatingFile::append(std::string_view lines) {
+  return append(lines, count_lines(lines));
+}
+
+Status RotatingFile::append(std::string_view lines, std::uint64_t line_count) {
   State& s = *state_;
   if (lines.empty()) return Ok{};
   if (Status followed = follow_path(s); !followed) return fail(s, followed.error().message);
@@ -294,7 +296,9 @@ Status RotatingFile::append(std::string_view lines) {
   if (s.options.fsync == FsyncPolicy::always) {
     if (int err = sync_file(s); err != 0) return cut_back(s, size_before, lines.size(), "cannot fsync", err);
   }
-  count_written(s.stats, lines);
+  s.stats.bytes_written += lines.size();
+  s.stats.lines_written += line_count;
+  s.stats.current_size += lines.size();
   s.stats.last_error = std::exchange(s.trouble, {});
   sync_if_interval_passed(s);
   return Ok{};

@@ -60,6 +60,9 @@ class RotatingFile {
   // error says what failed and where; nothing partial stays. With compression on, the append
   // that rotates also gzips the new .2 before it returns (see rotating_file.cpp for the cost).
   Status append(std::string_view lines);
+  // The same, for a caller that knows how many lines the piece holds (the drain does): the
+  // piece is not scanned again to count them.
+  Status append(std::string_view lines, std::uint64_t line_count);
 
   // Closes and reopens the path (SIGHUP, or an external logrotate that moved the file away;
   // append() also notices by itself when the path's inode is no longer the open file's).
