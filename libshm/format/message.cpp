@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <fmt/args.h>
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 namespace shmlog {
@@ -170,6 +171,86 @@ void append_fallback(const RecordView& rec, std::string& out, std::string_view w
   out += ']';
 }
 
+// One argument as fmt's "{}" writes it. FMT_COMPILE("{}") calls the same writer that vformat's
+// empty spec reaches, so the text is the same byte for byte (test_format compares the two).
+void append_plain(std::string& out, const ArgValue& v) {
+  using T = ring::ArgType;
+  switch (v.type) {
+    case T::boolean:
+      out += v.b ? std::string_view("true") : std::string_view("false");
+      break;
+    case T::character:
+      out.push_back(v.c);
+      break;
+    case T::i8:
+    case T::i16:
+    case T::i32:
+    case T::i64: {
+      const fmt::format_int n(v.i);
+      out.append(n.data(), n.size());
+      break;
+    }
+    case T::u8:
+    case T::u16:
+    case T::u32:
+    case T::u64: {
+      const fmt::format_int n(v.u);
+      out.append(n.data(), n.size());
+      break;
+    }
+    case T::f32:
+    case T::f64:
+      fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}"), v.d);
+      break;
+    case T::string:
+      out.append(v.s);
+      break;
+    case T::pointer:
+      fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}"),
+                     reinterpret_cast<const void*>(static_cast<std::uintptr_t>(v.u)));
+      break;
+  }
+}
+
+// The common template, "text {} text {}", written without fmt's parser: only empty fields,
+// "{{" and "}}", and no more fields than arguments. Anything else (a spec, an index, a stray
+// brace) returns false with `out` as it was, and fmt takes the template. Each argument is used
+// at most once, so the work is bounded by the record's own bytes; like fmt's path it stops once
+// the message is past `limit`.
+bool render_plain(std::string_view format, const std::vector<ArgValue>& args, std::string& out,
+                  std::size_t limit) {
+  const std::size_t mark = out.size();
+  std::size_t next = 0;  // the next argument
+  std::size_t from = 0;  // literal text not yet copied
+  for (std::size_t i = 0; i < format.size(); ++i) {
+    const char c = format[i];
+    if (c != '{' && c != '}') continue;
+    const bool doubled = i + 1 < format.size() && format[i + 1] == c;
+    const bool field = c == '{' && i + 1 < format.size() && format[i + 1] == '}';
+    if (!doubled && !field) {
+      out.resize(mark);
+      return false;
+    }
+    out.append(format.substr(from, i - from));
+    if (field) {
+      if (next == args.size()) {
+        out.resize(mark);
+        return false;
+      }
+      append_plain(out, args[next++]);
+      if (out.size() - mark > limit) {
+        out.resize(mark + limit + 1);
+        return true;
+      }
+    } else {
+      out.push_back(c);
+    }
+    from = ++i + 1;
+  }
+  out.append(format.substr(from));
+  return true;
+}
+
 }  // namespace
 
 void render_message(const RecordView& rec, std::string& out, std::size_t max_bytes) {
@@ -177,6 +258,7 @@ void render_message(const RecordView& rec, std::string& out, std::size_t max_byt
     out += fmt::format("(unknown call site {})", rec.site_id);
     return;
   }
+  if (render_plain(rec.site->format, rec.args, out, max_bytes)) return;
   const std::size_t mark = out.size();
   const TemplateCost cost = template_cost(rec.site->format, rec.args, max_bytes);
   if (!cost.ok) {

@@ -3,9 +3,14 @@
 
 #include <shmlog/json_line.hpp>
 
+#include <cstdint>
+#include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 using namespace shmlog;
 using test::field;
@@ -199,6 +204,78 @@ TEST_CASE("rendering stops one byte past the limit however much the template ask
   const auto l = f.line(o);
   CHECK(field(l, "message") == std::string(1000, 'x') + std::string(kTruncationMarker));
   CHECK(field(l, "truncated") == "true");
+}
+
+TEST_CASE("plain templates, rendered without fmt's parser, read exactly as fmt writes them") {
+  Fixture f;
+  using T = ring::ArgType;
+  auto arg = [](T type) {
+    ArgValue v;
+    v.type = type;
+    return v;
+  };
+  std::vector<std::pair<ArgValue, std::string>> cases;
+  for (double d : {0.0, -0.0, 1.5, 0.1, 1e21, 1e-7, 123456789.125, 5e-324, 1.7976931348623157e308,
+                   std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::infinity()}) {
+    auto v = arg(T::f64);
+    v.d = d;
+    cases.emplace_back(v, fmt::format("{}", d));
+  }
+  for (std::int64_t i : {std::int64_t{0}, std::int64_t{-1}, std::numeric_limits<std::int64_t>::min(),
+                         std::numeric_limits<std::int64_t>::max()}) {
+    auto v = arg(T::i64);
+    v.i = i;
+    cases.emplace_back(v, fmt::format("{}", i));
+  }
+  auto u = arg(T::u64);
+  u.u = std::numeric_limits<std::uint64_t>::max();
+  cases.emplace_back(u, fmt::format("{}", u.u));
+  auto p = arg(T::pointer);
+  p.u = 0xdeadbeef;
+  cases.emplace_back(p, fmt::format("{}", reinterpret_cast<const void*>(std::uintptr_t{0xdeadbeef})));
+  auto b = arg(T::boolean);
+  b.b = false;
+  cases.emplace_back(b, "false");
+  auto c = arg(T::character);
+  c.c = '{';
+  cases.emplace_back(c, "{");
+  auto s = arg(T::string);
+  s.s = "}}{}";
+  cases.emplace_back(s, "}}{}");
+  f.site.format = "{{a}} {} b}}{{ {}";
+  f.rec.args.resize(2);
+  for (const auto& [first, first_text] : cases) {
+    for (const auto& [second, second_text] : cases) {
+      f.rec.args[0] = first;
+      f.rec.args[1] = second;
+      std::string out;
+      render_message(f.rec, out, 1000);
+      CHECK(out == "{a} " + first_text + " b}{ " + second_text);
+    }
+  }
+  // Not plain, so fmt's: more fields than arguments, a stray brace, a spec.
+  f.site.format = "{} {} {}";
+  std::string out;
+  render_message(f.rec, out, 1000);
+  CHECK(out.find("format error") != std::string::npos);
+  f.site.format = "a } b {}";
+  out.clear();
+  render_message(f.rec, out, 1000);
+  CHECK(out.find("format error") != std::string::npos);
+  f.rec.args[0] = cases.front().first;
+  f.site.format = "{:>6}|{}";
+  out.clear();
+  render_message(f.rec, out, 1000);
+  CHECK(out == "     0|}}{}");
+  // Long arguments stop one byte past the limit, as fmt's path does.
+  const std::string text(3000, 'y');
+  f.rec.args[0].type = T::string;
+  f.rec.args[0].s = text;
+  f.rec.args[1] = f.rec.args[0];
+  f.site.format = "{}{}";
+  out = "pre";
+  render_message(f.rec, out, 4000);
+  CHECK(out == "pre" + std::string(4001, 'y'));
 }
 
 TEST_CASE("with many context entries a later key still wins over an earlier one") {
