@@ -45,6 +45,11 @@ struct LineCache {
 void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOptions& options,
                       std::string& out, LineCache* cache = nullptr);
 
+// Appends `s` as the inside of a JSON string (no quotes): '"', '\\' and control characters
+// escaped as RapidJSON writes them, everything else copied (bytes of invalid UTF-8 too: a caller
+// that needs valid UTF-8 runs sanitize_utf8 first). Runs of plain bytes are copied whole.
+void append_json_escaped(std::string& out, std::string_view s);
+
 // Replaces invalid UTF-8 sequences in `in` by U+FFFD into `out` and returns true; returns false,
 // leaving `out` untouched, when `in` is valid as it is.
 bool sanitize_utf8(std::string_view in, std::string& out);

@@ -245,6 +245,52 @@ bool sanitize_utf8(std::string_view in, std::string& out) {
   return true;
 }
 
+void append_json_escaped(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::size_t from = 0, i = 0;
+  while (i < s.size()) {
+    if (i + 8 <= s.size() && !needs_escape8(load8(s.data() + i))) {
+      i += 8;
+      continue;
+    }
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      ++i;
+      continue;
+    }
+    out.append(s.data() + from, i - from);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      default: {
+        const char u[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        out.append(u, sizeof u);
+      }
+    }
+    from = ++i;
+  }
+  out.append(s.data() + from, s.size() - from);
+}
+
 namespace {
 
 // The fields that say where a record comes from: service, file, line, function, logger, and the

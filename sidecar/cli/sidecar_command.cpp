@@ -2,7 +2,10 @@
 
 #include "drain/drainer.hpp"
 #include "settings/sidecar_settings.hpp"
+#include "sinks/loki/shipper.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -14,8 +17,19 @@ namespace shmlog::cli {
 namespace {
 
 sidecar::Drainer* g_drainer = nullptr;  // for the signal handlers only
+// When the first SIGTERM came (steady clock, ns): the drain and the last Loki push share the
+// shutdown deadline counted from it.
+std::atomic<std::int64_t> g_stop_ns{0};
+
+std::int64_t steady_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe, and what steady_clock reads
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
 
 extern "C" void on_stop(int) {
+  std::int64_t none = 0;
+  g_stop_ns.compare_exchange_strong(none, steady_ns());
   if (g_drainer != nullptr) g_drainer->stop();
 }
 
@@ -60,11 +74,25 @@ int run(const Options& options) {
   }
   settings->config_file = config_path;
   const std::string dir = settings->dir, out = settings->out;
+  const auto shutdown_deadline = settings->shutdown_deadline;
+  // The shipper reads the files back on its own thread: Loki slow or down never slows the drain.
+  std::unique_ptr<sidecar::loki::Shipper> shipper;
+  if (!settings->loki.url.empty()) {
+    auto started = sidecar::loki::Shipper::start(settings->loki, out, [](const std::string& text) {
+      std::fprintf(stderr, "shmlog sidecar: %s\n", text.c_str());
+    });
+    if (!started) {
+      std::fprintf(stderr, "shmlog sidecar: %s\n", started.error().message.c_str());
+      return kExitUsage;
+    }
+    shipper = std::move(started.value());
+  }
   sidecar::Drainer drainer(std::move(settings.value()));
   g_drainer = &drainer;
   install_signals();
   // Said once the signals are ours: from this line on, SIGTERM means "drain, then exit 0".
-  std::fprintf(stderr, "shmlog sidecar %s: draining %s into %s\n", SHMLOG_VERSION, dir.c_str(), out.c_str());
+  std::fprintf(stderr, "shmlog sidecar %s: draining %s into %s%s\n", SHMLOG_VERSION, dir.c_str(), out.c_str(),
+               shipper ? " and shipping to Loki" : "");
   const int rc = drainer.run();
   g_drainer = nullptr;
   const auto s = drainer.stats();
@@ -73,6 +101,24 @@ int run(const Options& options) {
                "%llu rings drained and removed\n",
                static_cast<unsigned long long>(s.records), static_cast<unsigned long long>(s.resumed_skips),
                static_cast<unsigned long long>(s.rings_removed));
+  if (shipper) {
+    // One last push of what the files hold, within what is left of the shutdown deadline (at
+    // least a second, so a drain that used it all still gets one attempt).
+    const auto stop_ns = g_stop_ns.load();
+    const auto now = std::chrono::steady_clock::now();
+    auto deadline = stop_ns != 0 ? std::chrono::steady_clock::time_point(std::chrono::nanoseconds(stop_ns)) +
+                                       shutdown_deadline
+                                 : now;
+    deadline = std::max(deadline, now + std::chrono::seconds(1));
+    shipper->finish(deadline);
+    const auto l = shipper->stats();
+    std::fprintf(
+        stderr,
+        "shmlog sidecar: Loki: %llu entries sent, %llu rejected, %llu bytes lost to rotation, %llu bytes "
+        "left to ship\n",
+        static_cast<unsigned long long>(l.entries_sent), static_cast<unsigned long long>(l.entries_rejected),
+        static_cast<unsigned long long>(l.lost_bytes), static_cast<unsigned long long>(l.pending_bytes));
+  }
   return rc;
 }
 

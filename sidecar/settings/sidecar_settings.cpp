@@ -1,5 +1,7 @@
 #include "settings/sidecar_settings.hpp"
 
+#include "settings/setting_rows.hpp"
+
 #include <shmlog/config.hpp>
 
 #include <cmath>
@@ -11,50 +13,16 @@
 namespace shmlog::sidecar {
 namespace {
 
-using Apply = std::function<Status(SidecarSettings&, std::string_view)>;
-
-struct Row {
-  SidecarSetting info;
-  Apply apply;
-};
-
-Result<std::uint64_t> parse_count(std::string_view v, std::uint64_t lo, std::uint64_t hi) {
-  if (v.empty() || v.size() > 12) return Error{""};
-  std::uint64_t n = 0;
-  for (const char c : v) {
-    if (c < '0' || c > '9') return Error{""};
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (n < lo || n > hi) return Error{""};
-  return n;
-}
-
-Result<std::chrono::milliseconds> parse_ms(std::string_view v, std::chrono::milliseconds lo,
-                                           std::chrono::milliseconds hi) {
-  const auto d = parse_duration(v);
-  if (!d) return Error{""};
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-  if (ms < lo || ms > hi) return Error{""};
-  return ms;
-}
-
-std::vector<std::string> split_list(std::string_view v) {
-  std::vector<std::string> out;
-  while (!v.empty()) {
-    const auto comma = v.find(',');
-    std::string_view item = v.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == std::string_view::npos) break;
-    v.remove_prefix(comma + 1);
-  }
-  return out;
+// The drain's and the files' rows, then the shipper's.
+std::vector<Row> with_loki(std::vector<Row> rows) {
+  auto loki = loki_rows();
+  rows.insert(rows.end(), std::make_move_iterator(loki.begin()), std::make_move_iterator(loki.end()));
+  return rows;
 }
 
 const std::vector<Row>& rows() {
   using namespace std::chrono_literals;
-  static const std::vector<Row> table = {
+  static const std::vector<Row> table = with_loki({
       {{"dir", "SHMLOG_DIR", "/var/run/shmlog", "a directory path",
         "Directory of the ring files (the volume the apps write to)."},
        [](SidecarSettings& s, std::string_view v) -> Status {
@@ -197,7 +165,7 @@ const std::vector<Row>& rows() {
          s.admission.rate_limit = static_cast<double>(*n);
          return Ok{};
        }},
-  };
+  });
   return table;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "sinks/file/rotating_file.hpp"
+#include "sinks/loki/loki_options.hpp"
 #include "transforms/admission.hpp"
 
 #include <shmlog/result.hpp>
@@ -29,6 +30,7 @@ struct SidecarSettings {
   std::vector<std::string> redact_keys;                // on top of the defaults
   std::size_t max_message_bytes = 65536;
   AdmissionSettings admission;
+  loki::LokiOptions loki;  // shipping is off while loki.url is empty
   std::string config_file;
 };
 

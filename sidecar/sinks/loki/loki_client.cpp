@@ -1,0 +1,184 @@
+#include "sinks/loki/loki_client.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <httplib.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+namespace shmlog::sidecar::loki {
+namespace {
+
+// Loki's bodies are a few hundred KiB of similar JSON lines: the fastest level already shrinks
+// them about tenfold, and the higher ones cost several times the CPU for a few percent more.
+constexpr int kGzipLevel = 1;
+
+bool readable(const std::string& path) {
+  std::ifstream f(path);
+  return f.good();
+}
+
+// A secret mounted from a Kubernetes Secret: read again when the file changes (rotation).
+class SecretFile {
+ public:
+  explicit SecretFile(std::string path) : path_(std::move(path)) {}
+  const std::string& value() {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) == 0 &&
+        (st.st_mtim.tv_sec != mtime_.tv_sec || st.st_mtim.tv_nsec != mtime_.tv_nsec || st.st_ino != inode_)) {
+      std::ifstream f(path_);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      value_ = ss.str();
+      while (!value_.empty() && (value_.back() == '\n' || value_.back() == '\r')) value_.pop_back();
+      mtime_ = st.st_mtim;
+      inode_ = st.st_ino;
+    }
+    return value_;
+  }
+  bool empty() const { return path_.empty(); }
+
+ private:
+  std::string path_, value_;
+  timespec mtime_{};
+  ino_t inode_ = 0;
+};
+
+class Gzip {
+ public:
+  Gzip() {
+    // 15 + 16: a gzip wrapper (Content-Encoding: gzip), not zlib's.
+    ok_ = deflateInit2(&z_, kGzipLevel, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  ~Gzip() {
+    if (ok_) deflateEnd(&z_);
+  }
+  Gzip(const Gzip&) = delete;
+  Gzip& operator=(const Gzip&) = delete;
+
+  bool compress(const std::string& in, std::string& out) {
+    if (!ok_ || deflateReset(&z_) != Z_OK) return false;
+    out.resize(deflateBound(&z_, static_cast<uLong>(in.size())));
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z_.avail_in = static_cast<uInt>(in.size());
+    z_.next_out = reinterpret_cast<Bytef*>(out.data());
+    z_.avail_out = static_cast<uInt>(out.size());
+    const int rc = deflate(&z_, Z_FINISH);
+    if (rc != Z_STREAM_END) return false;
+    out.resize(z_.total_out);
+    return true;
+  }
+
+ private:
+  z_stream z_{};
+  bool ok_ = false;
+};
+
+}  // namespace
+
+Result<LokiEndpoint> parse_loki_url(const std::string& url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos)
+    return Error{"\"" + url + "\" is not a URL (expected http://host:port or https://...)"};
+  const std::string scheme = url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https")
+    return Error{"\"" + url + "\": the scheme must be http or https"};
+  const auto host_start = scheme_end + 3;
+  const auto slash = url.find('/', host_start);
+  const std::string host_port =
+      url.substr(host_start, slash == std::string::npos ? std::string::npos : slash - host_start);
+  if (host_port.empty() || host_port.find_first_of(" @?#") != std::string::npos)
+    return Error{"\"" + url + "\": no valid host (credentials go in files, not in the URL)"};
+  LokiEndpoint e;
+  e.scheme_host_port = scheme + "://" + host_port;
+  e.path = slash == std::string::npos ? std::string() : url.substr(slash);
+  if (e.path.empty() || e.path == "/") e.path = "/loki/api/v1/push";
+  return e;
+}
+
+struct LokiClient::Impl {
+  LokiOptions options;
+  LokiEndpoint endpoint;
+  std::unique_ptr<httplib::Client> http;
+  SecretFile password{""}, token{""};
+  Gzip gzip;
+  std::string compressed;
+
+  void connect() {
+    http = options.cert_file.empty() ? std::make_unique<httplib::Client>(endpoint.scheme_host_port)
+                                     : std::make_unique<httplib::Client>(endpoint.scheme_host_port,
+                                                                         options.cert_file, options.key_file);
+    http->set_keep_alive(true);
+    http->set_connection_timeout(options.timeout);
+    http->set_read_timeout(options.timeout);
+    http->set_write_timeout(options.timeout);
+    if (!options.ca_file.empty()) http->set_ca_cert_path(options.ca_file);
+    if (endpoint.scheme_host_port.starts_with("https")) http->enable_server_certificate_verification(true);
+  }
+};
+
+LokiClient::LokiClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LokiClient::~LokiClient() = default;
+
+Result<std::unique_ptr<LokiClient>> LokiClient::create(const LokiOptions& options) {
+  auto endpoint = parse_loki_url(options.url);
+  if (!endpoint) return Error{"--loki-url: " + endpoint.error().message};
+  const bool https = endpoint->scheme_host_port.starts_with("https");
+  const std::pair<const char*, const std::string*> files[] = {
+      {"--loki-ca-file", &options.ca_file},
+      {"--loki-cert-file", &options.cert_file},
+      {"--loki-key-file", &options.key_file},
+      {"--loki-password-file", &options.password_file},
+      {"--loki-bearer-token-file", &options.bearer_token_file}};
+  for (const auto& [flag, path] : files)
+    if (!path->empty() && !readable(*path)) return Error{std::string(flag) + ": cannot read " + *path};
+  if (!https && (!options.ca_file.empty() || !options.cert_file.empty()))
+    return Error{"--loki-ca-file and --loki-cert-file need an https:// --loki-url"};
+  if (options.cert_file.empty() != options.key_file.empty())
+    return Error{"--loki-cert-file and --loki-key-file go together (mTLS)"};
+  if (!options.password_file.empty() && options.username.empty())
+    return Error{"--loki-password-file needs --loki-username"};
+  if (!options.bearer_token_file.empty() && !options.username.empty())
+    return Error{"basic auth (--loki-username) and a bearer token (--loki-bearer-token-file): choose one"};
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->endpoint = *endpoint;
+  impl->password = SecretFile(options.password_file);
+  impl->token = SecretFile(options.bearer_token_file);
+  impl->connect();
+  if (!impl->http->is_valid())
+    return Error{"--loki-url: cannot set up a client for " + options.url + " (TLS files?)"};
+  return std::unique_ptr<LokiClient>(new LokiClient(std::move(impl)));
+}
+
+PushOutcome LokiClient::push(const std::string& json_body) {
+  Impl& m = *impl_;
+  PushOutcome out;
+  if (!m.gzip.compress(json_body, m.compressed)) {
+    out.error = "gzip failed";
+    return out;
+  }
+  out.wire_bytes = m.compressed.size();
+  httplib::Headers headers = {{"Content-Encoding", "gzip"}};
+  if (!m.options.tenant.empty()) headers.emplace("X-Scope-OrgID", m.options.tenant);
+  if (!m.options.username.empty()) m.http->set_basic_auth(m.options.username, m.password.value());
+  if (!m.token.empty()) m.http->set_bearer_token_auth(m.token.value());
+  auto res =
+      m.http->Post(m.endpoint.path, headers, m.compressed.data(), m.compressed.size(), "application/json");
+  if (!res) {
+    out.error = httplib::to_string(res.error());
+    // A broken connection is not reused: the next push starts a fresh one.
+    m.connect();
+    return out;
+  }
+  out.status = res->status;
+  out.body = res->body.substr(0, 4096);
+  if (res->has_header("Retry-After")) out.retry_after = res->get_header_value("Retry-After");
+  return out;
+}
+
+}  // namespace shmlog::sidecar::loki

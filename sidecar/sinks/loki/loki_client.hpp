@@ -1,0 +1,50 @@
+// One connection to Loki's push endpoint (cpp-httplib, https through its OpenSSL support):
+// gzips a JSON push body and POSTs it with the tenant and credentials. It says what happened;
+// what to do about it (retry, split, give up) is the shipper's.
+#pragma once
+
+#include "sinks/loki/loki_options.hpp"
+
+#include <shmlog/result.hpp>
+
+#include <memory>
+#include <string>
+
+namespace shmlog::sidecar::loki {
+
+struct PushOutcome {
+  int status = 0;              // the HTTP status; 0 when no response came (error says why)
+  std::string error;           // connection, timeout, TLS: cpp-httplib's words
+  std::string body;            // Loki's answer (its reason, on a 4xx), at most 4 KiB kept
+  std::string retry_after;     // the Retry-After header, if any
+  std::size_t wire_bytes = 0;  // the compressed body's size
+
+  bool ok() const { return status >= 200 && status < 300; }
+  // 429, 5xx, 408 and no response at all: Loki (or the way to it) may take it later.
+  bool retriable() const { return status == 0 || status == 408 || status == 429 || status >= 500; }
+};
+
+struct LokiEndpoint {
+  std::string scheme_host_port;  // "http://loki:3100"
+  std::string path;              // "/loki/api/v1/push" unless the URL names another
+};
+
+// Splits a Loki URL; the path defaults to /loki/api/v1/push. An error says what is wrong.
+Result<LokiEndpoint> parse_loki_url(const std::string& url);
+
+class LokiClient {
+ public:
+  // Checks the URL and that the TLS and credential files can be read.
+  static Result<std::unique_ptr<LokiClient>> create(const LokiOptions& options);
+  ~LokiClient();
+
+  // gzips `json_body` and POSTs it.
+  PushOutcome push(const std::string& json_body);
+
+ private:
+  struct Impl;
+  explicit LokiClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shmlog::sidecar::loki
