@@ -119,3 +119,43 @@ TEST_CASE("every setting has a flag, an SHMLOG_ twin, a default and help") {
     CHECK(envs.insert(s.env).second);
   }
 }
+
+TEST_CASE("Loki settings: off without a URL, labels checked, ids never labels") {
+  auto s = resolve_settings({}, {}, {});
+  REQUIRE(s);
+  CHECK(s->loki.url.empty());
+  CHECK(s->loki.batch_bytes == 1u << 20);
+  CHECK(s->loki.batch_wait == std::chrono::seconds(1));
+  CHECK(s->loki.backoff_max == std::chrono::minutes(5));
+  auto t = resolve_settings({{"loki-url", "https://loki:3100"},
+                             {"loki-labels", "job=api, cluster=eu-1"},
+                             {"loki-label-fields", "level,service"},
+                             {"loki-backoff-max", "2m"},
+                             {"loki-line-format", "message"}},
+                            {}, {{"SHMLOG_LOKI_TENANT", "team-a"}});
+  REQUIRE(t);
+  CHECK(t->loki.url == "https://loki:3100");
+  CHECK(t->loki.tenant == "team-a");
+  REQUIRE(t->loki.static_labels.size() == 2);
+  CHECK(t->loki.static_labels[1] == std::pair<std::string, std::string>{"cluster", "eu-1"});
+  CHECK(t->loki.label_fields == std::vector<std::string>{"level", "service"});
+  CHECK(t->loki.backoff_max == std::chrono::minutes(2));
+  CHECK(t->loki.line_format == loki::LineFormat::message);
+  for (const auto& [flag, value] :
+       std::vector<std::pair<std::string, std::string>>{{"loki-url", "loki:3100"},
+                                                        {"loki-labels", "__name__=x"},
+                                                        {"loki-labels", "9job=x"},
+                                                        {"loki-labels", "job="},
+                                                        {"loki-label-fields", "service,trace_id"},
+                                                        {"loki-label-fields", "id"},
+                                                        {"loki-batch-bytes", "100"},
+                                                        {"loki-line-format", "text"}}) {
+    auto bad = resolve_settings({{flag, value}}, {}, {});
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().message.find("--" + flag) != std::string::npos);
+    CHECK(bad.error().message.find(value) != std::string::npos);
+  }
+  auto none = resolve_settings({{"loki-label-fields", "none"}}, {}, {});
+  REQUIRE(none);
+  CHECK(none->loki.label_fields.empty());
+}
