@@ -11,6 +11,9 @@ packages=(
   libcpp-httplib-dev libcli11-dev        # the sidecar's HTTP server and Loki client; its CLI
   zlib1g-dev                             # gzip of rotated log files
   libyaml-cpp-dev                        # the sidecar's config file
+  libprotobuf-dev protobuf-compiler      # Loki's protobuf push request (proto/loki_push.proto)
+  libsnappy-dev                          # ... snappy-compressed, as Loki takes it
+  libdeflate-dev                         # gzip of JSON push bodies (1.6x zlib's speed)
   doctest-dev                            # unit tests
   libspdlog-dev                          # benchmarks only (the comparison baseline)
 )

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <unordered_map>
 
 #include <rapidjson/stringbuffer.h>
@@ -245,50 +246,88 @@ bool sanitize_utf8(std::string_view in, std::string& out) {
   return true;
 }
 
-void append_json_escaped(std::string& out, std::string_view s) {
+namespace {
+
+// One bit per byte of `v`, set exactly where the byte needs escaping in JSON (below 0x20, '"'
+// or '\\'): the carry-free form of the zero-byte test, so the lowest set bit is the first such
+// byte (and a run of plain bytes is skipped eight at a time).
+inline std::uint64_t escape_mask8(std::uint64_t v) {
+  constexpr std::uint64_t k7f = 0x7f7f7f7f7f7f7f7full;
+  auto zero_bytes = [](std::uint64_t x) { return ~(((x & k7f) + k7f) | x | k7f); };
+  return zero_bytes(v & (kOnes * 0xE0)) | zero_bytes(v ^ (kOnes * '"')) | zero_bytes(v ^ (kOnes * '\\'));
+}
+
+char* escape_byte(char* o, unsigned char c) {
   static constexpr char hex[] = "0123456789ABCDEF";
-  std::size_t from = 0, i = 0;
-  while (i < s.size()) {
-    if (i + 8 <= s.size() && !needs_escape8(load8(s.data() + i))) {
-      i += 8;
-      continue;
-    }
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
-    out.append(s.data() + from, i - from);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default: {
-        const char u[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        out.append(u, sizeof u);
-      }
-    }
-    from = ++i;
+  *o++ = '\\';
+  switch (c) {
+    case '"':
+      *o++ = '"';
+      break;
+    case '\\':
+      *o++ = '\\';
+      break;
+    case '\n':
+      *o++ = 'n';
+      break;
+    case '\r':
+      *o++ = 'r';
+      break;
+    case '\t':
+      *o++ = 't';
+      break;
+    case '\b':
+      *o++ = 'b';
+      break;
+    case '\f':
+      *o++ = 'f';
+      break;
+    default:
+      *o++ = 'u';
+      *o++ = '0';
+      *o++ = '0';
+      *o++ = hex[c >> 4];
+      *o++ = hex[c & 15];
   }
-  out.append(s.data() + from, s.size() - from);
+  return o;
+}
+
+}  // namespace
+
+void append_json_escaped(std::string& out, std::string_view s) {
+  // Written through a pointer into a scratch buffer of the worst case (six bytes per byte),
+  // then appended once: JSON text has a quote every few bytes, and a string append per plain
+  // run cost more than the escaping itself.
+  thread_local std::unique_ptr<char[]> scratch;
+  thread_local std::size_t scratch_size = 0;
+  if (scratch_size < 6 * s.size()) {
+    scratch_size = std::max<std::size_t>(6 * s.size(), 4096);
+    scratch.reset(new char[scratch_size]);
+  }
+  char* o = scratch.get();
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (end - p >= 8) {
+    const std::uint64_t m = escape_mask8(load8(p));
+    if (m == 0) {
+      std::memcpy(o, p, 8);
+      o += 8;
+      p += 8;
+      continue;
+    }
+    const auto plain = static_cast<std::size_t>(__builtin_ctzll(m) / 8);
+    std::memcpy(o, p, 8);  // the plain bytes before it, and some that are overwritten next
+    o = escape_byte(o + plain, static_cast<unsigned char>(p[plain]));
+    p += plain + 1;
+  }
+  for (; p < end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c == '"' || c == '\\')
+      o = escape_byte(o, c);
+    else
+      *o++ = static_cast<char>(c);
+  }
+  out.append(scratch.get(), static_cast<std::size_t>(o - scratch.get()));
 }
 
 namespace {

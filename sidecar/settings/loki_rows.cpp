@@ -99,6 +99,13 @@ std::vector<Row> loki_rows() {
          s.loki.line_format = v == "json" ? loki::LineFormat::json : loki::LineFormat::message;
          return Ok{};
        }},
+      {{"loki-encoding", "SHMLOG_LOKI_ENCODING", "protobuf", "protobuf or json",
+        "Push bodies as snappy-compressed protobuf, or as gzip-compressed JSON."},
+       [](SidecarSettings& s, std::string_view v) -> Status {
+         if (v != "protobuf" && v != "json") return Error{""};
+         s.loki.encoding = v == "json" ? loki::Encoding::json : loki::Encoding::protobuf;
+         return Ok{};
+       }},
       {{"loki-batch-bytes", "SHMLOG_LOKI_BATCH_BYTES", "1MiB", "4KiB to 64MiB",
         "Push once this many bytes of lines wait."},
        bytes_into(&O::batch_bytes, 4u << 10, 64u << 20)},

@@ -1,5 +1,6 @@
 // The push batch: labels and timestamps taken from the JSON lines, streams by label set, the
 // JSON body as Loki's push API defines it, long lines cut with a marker.
+#include "loki_push.pb.h"
 #include "sinks/loki/push_batch.hpp"
 
 #include <shmlog/json_line.hpp>
@@ -55,7 +56,7 @@ TEST_CASE("streams by label set; entries keep the record's nanoseconds and the l
   b.add("api", e, 7);
   REQUIRE(b.size() == 3);
   std::string body;
-  b.encode(0, 3, body);
+  b.encode_json(0, 3, body);
   auto d = parse(body);
   const auto& streams = d["streams"];
   REQUIRE(streams.Size() == 2);
@@ -75,7 +76,7 @@ TEST_CASE("streams by label set; entries keep the record's nanoseconds and the l
   CHECK(std::string(streams[1]["stream"]["level"].GetString()) == "ERROR");
   CHECK(b.counts().unparsable == 0);
   // A part of the batch, for splitting a refused request.
-  b.encode(2, 3, body);
+  b.encode_json(2, 3, body);
   auto part = parse(body);
   REQUIRE(part["streams"].Size() == 1);
   CHECK(std::string(part["streams"][0]["values"][0][1].GetString()) == e);
@@ -89,7 +90,7 @@ TEST_CASE("label fields and static labels come from the settings") {
   PushBatch b(o);
   b.add("api", record("2023-11-14T22:13:20Z", "WARNING", "hello \\u00e9"), 0);
   std::string body;
-  b.encode(0, 1, body);
+  b.encode_json(0, 1, body);
   auto d = parse(body);
   const auto& labels = d["streams"][0]["stream"];
   CHECK(labels.MemberCount() == 3);
@@ -102,7 +103,7 @@ TEST_CASE("a line that is not a record is shipped with the time now and its file
   PushBatch b(o);
   b.add("web", "plain text, not JSON", 42);
   std::string body;
-  b.encode(0, 1, body);
+  b.encode_json(0, 1, body);
   auto d = parse(body);
   CHECK(std::string(d["streams"][0]["stream"]["service"].GetString()) == "web");
   CHECK(std::string(d["streams"][0]["values"][0][0].GetString()) == "42");
@@ -136,4 +137,27 @@ TEST_CASE("append_json_escaped writes what RapidJSON writes") {
     ours += "\"";
     CHECK(ours == std::string(sb.GetString(), sb.GetSize()));
   }
+}
+
+TEST_CASE("the protobuf body is Loki's PushRequest: label sets sorted and quoted, seconds and nanos") {
+  LokiOptions o;
+  o.static_labels = {{"job", "j"}, {"team", "a\"b\\c"}};
+  PushBatch b(o);
+  b.add("api", record("2023-11-14T22:13:20.000000002Z", "INFO", "two"), 0);
+  b.add("api", record("2023-11-14T22:13:20.000000001Z", "INFO", "one"), 0);
+  b.add("api", record("2023-11-14T22:13:21Z", "ERROR", "bad"), 0);
+  std::string body;
+  b.encode_protobuf(0, 3, body);
+  shmlog::lokipb::PushRequest request;
+  REQUIRE(request.ParseFromString(body));
+  REQUIRE(request.streams_size() == 2);
+  const auto& info = request.streams(0);
+  CHECK(info.labels() ==
+        "{job=\"j\", level=\"INFO\", namespace=\"prod\", pod=\"api-7\", service=\"api\", "
+        "team=\"a\\\"b\\\\c\"}");
+  REQUIRE(info.entries_size() == 2);
+  CHECK(info.entries(0).timestamp().seconds() == 1'700'000'000);
+  CHECK(info.entries(0).timestamp().nanos() == 1);
+  CHECK(info.entries(0).line() == record("2023-11-14T22:13:20.000000001Z", "INFO", "one"));
+  CHECK(request.streams(1).entries(0).timestamp().nanos() == 0);
 }

@@ -1,6 +1,6 @@
 // One connection to Loki's push endpoint (cpp-httplib, https through its OpenSSL support):
-// gzips a JSON push body and POSTs it with the tenant and credentials. It says what happened;
-// what to do about it (retry, split, give up) is the shipper's.
+// compresses a push body (snappy for protobuf, gzip for JSON) and POSTs it with the tenant and credentials.
+// It says what happened; what to do about it (retry, split, give up) is the shipper's.
 #pragma once
 
 #include "sinks/loki/loki_options.hpp"
@@ -38,8 +38,9 @@ class LokiClient {
   static Result<std::unique_ptr<LokiClient>> create(const LokiOptions& options);
   ~LokiClient();
 
-  // gzips `json_body` and POSTs it.
-  PushOutcome push(const std::string& json_body);
+  // Compresses `body` (a PushBatch::encode of the configured encoding) as that encoding wants
+  // and POSTs it.
+  PushOutcome push(const std::string& body);
 
  private:
   struct Impl;

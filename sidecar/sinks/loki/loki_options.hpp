@@ -10,6 +10,9 @@
 namespace shmlog::sidecar::loki {
 
 enum class LineFormat { json, message };
+// protobuf: the serialized PushRequest, snappy-compressed (what Promtail and Grafana Alloy
+// send); json: the JSON body, gzip-compressed (Content-Encoding: gzip).
+enum class Encoding { protobuf, json };
 
 // Record fields that may become labels: each has few values per pod. Ids, trace fields, the
 // message and the call site never do (a stream per value would swamp Loki's index).
@@ -25,6 +28,7 @@ struct LokiOptions {
   std::vector<std::pair<std::string, std::string>> static_labels = {{"job", "shmlog"}};
   std::vector<std::string> label_fields = {"service", "namespace", "pod", "container", "level"};
   LineFormat line_format = LineFormat::json;
+  Encoding encoding = Encoding::protobuf;
   std::size_t batch_bytes = 1 << 20;  // of lines; one request holds at most this much
   std::chrono::milliseconds batch_wait{1000};
   std::chrono::milliseconds backoff_min{500};

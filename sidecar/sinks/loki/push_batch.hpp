@@ -34,10 +34,14 @@ class PushBatch {
   std::string_view line(std::size_t i) const {
     return {lines_.data() + entries_[i].offset, entries_[i].length};
   }
-  std::string_view labels(std::size_t i) const { return streams_[entries_[i].stream]; }
+  std::string_view labels(std::size_t i) const { return label_sets_[entries_[i].stream]; }
 
-  // The JSON body for entries [from, to): {"streams":[{"stream":{...},"values":[["ns","line"],...]},...]}.
+  // The body for entries [from, to), uncompressed, in the configured encoding: JSON
+  // ({"streams":[{"stream":{...},"values":[["ns","line"],...]},...]}) or a serialized protobuf
+  // PushRequest (proto/loki_push.proto).
   void encode(std::size_t from, std::size_t to, std::string& body) const;
+  void encode_json(std::size_t from, std::size_t to, std::string& body) const;
+  void encode_protobuf(std::size_t from, std::size_t to, std::string& body) const;
 
   void clear();
   const BatchCounts& counts() const { return counts_; }
@@ -50,11 +54,18 @@ class PushBatch {
     std::uint32_t stream;
   };
   const LokiOptions& options_;
+  unsigned wanted_ = 0;  // the record fields add() needs, a bit each
   std::string lines_;
   std::vector<Entry> entries_;
-  std::vector<std::string> streams_;  // each a JSON object of labels
+  // Entries [from, to) ordered by stream, then timestamp (stable).
+  const std::vector<std::uint32_t>& ordered(std::size_t from, std::size_t to) const;
+
+  std::vector<std::string> streams_;     // each a JSON object of labels
+  std::vector<std::string> label_sets_;  // the same as {name="value", ...}, names sorted
   std::unordered_map<std::string, std::uint32_t> stream_of_;
-  std::string key_, scratch_;
+  void new_stream();
+  std::vector<std::pair<std::string_view, std::string_view>> pairs_;  // of the line being added
+  std::string key_;
   BatchCounts counts_;
 };
 
