@@ -2,6 +2,7 @@
 // Every record's id must be in the files exactly once, in order per writer thread.
 #include "output_check.hpp"
 #include "process/process_util.hpp"
+#include "sidecar_run.hpp"
 #include "support/test_dir.hpp"
 
 #include <chrono>
@@ -21,91 +22,7 @@
 using namespace shmlog;
 using namespace std::chrono_literals;
 using test::Child;
-
-namespace {
-
-std::vector<std::string> sidecar_argv(const test::TempDir& root) {
-  return {SHMLOG_CLI_PATH,
-          "sidecar",
-          "--dir",
-          root.file("rings"),
-          "--out",
-          root.file("out"),
-          "--shutdown-deadline",
-          "10s",
-          "--rescan",
-          "200ms"};
-}
-
-std::vector<std::string> loadgen_argv(unsigned p, unsigned t, std::uint64_t n, unsigned rate) {
-  return {SHMLOG_LOADGEN_PATH,
-          "--processes",
-          std::to_string(p),
-          "--threads",
-          std::to_string(t),
-          "--records",
-          std::to_string(n),
-          "--rate",
-          std::to_string(rate),
-          "--service",
-          "load",
-          "--overflow",
-          "block"};
-}
-
-// Sets the variables the children inherit: the ring directory and rings big enough to hold every
-// record while the sidecar is down, so nothing is dropped and every id must arrive.
-void child_environment(const test::TempDir& root) {
-  std::filesystem::create_directories(root.file("rings"));
-  ::setenv("SHMLOG_DIR", root.file("rings").c_str(), 1);
-  ::setenv("SHMLOG_RING_BYTES", "64MiB", 1);
-}
-
-// Waits until the sidecar has said it is draining (its signal handlers are installed by then)
-// `count` times in all into its stderr file.
-void wait_started(const test::TempDir& root, std::size_t count) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  for (;;) {
-    const std::string err = test::read_file(root.file("sidecar.err"));
-    std::size_t n = 0;
-    for (auto at = err.find(": draining "); at != std::string::npos; at = err.find(": draining ", at + 1))
-      ++n;
-    if (n >= count) return;
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the sidecar did not start:\n" << err);
-    std::this_thread::sleep_for(5ms);
-  }
-}
-
-std::vector<std::string> file_lines(const std::string& path) {
-  std::vector<std::string> out;
-  const std::string text = test::read_file(path);
-  std::size_t at = 0;
-  while (at < text.size()) {
-    const auto nl = text.find('\n', at);
-    if (nl == std::string::npos) break;
-    out.push_back(text.substr(at, nl - at));
-    at = nl + 1;
-  }
-  return out;
-}
-
-std::uint64_t json_uint(const std::string& text, const char* key) {
-  const std::string v = test::field(text, key);
-  return v.empty() ? 0 : std::stoull(v);
-}
-
-// kill -9 of the sidecar, and a new one started in its place (its stderr appended to the same file).
-void kill_and_restart(Child& sidecar, const std::vector<std::string>& argv, const test::TempDir& root) {
-  sidecar.kill(SIGKILL);
-  REQUIRE(sidecar.wait(10s));
-  sidecar = Child::spawn(argv, root.file("sidecar.err"));
-}
-
-bool exited_ok(const std::optional<int>& status) {
-  return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
-}
-
-}  // namespace
+using namespace shmlog::test;
 
 TEST_CASE("every record reaches the file exactly once, in order, with a steady sidecar") {
   test::TempDir root("shmlog-sidecar");

@@ -1,0 +1,90 @@
+#include "sidecar_run.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+namespace shmlog::test {
+
+using namespace std::chrono_literals;
+
+std::vector<std::string> sidecar_argv(const TempDir& root) {
+  return {SHMLOG_CLI_PATH,
+          "sidecar",
+          "--dir",
+          root.file("rings"),
+          "--out",
+          root.file("out"),
+          "--shutdown-deadline",
+          "10s",
+          "--rescan",
+          "200ms"};
+}
+
+std::vector<std::string> loadgen_argv(unsigned p, unsigned t, std::uint64_t n, unsigned rate) {
+  return {SHMLOG_LOADGEN_PATH,
+          "--processes",
+          std::to_string(p),
+          "--threads",
+          std::to_string(t),
+          "--records",
+          std::to_string(n),
+          "--rate",
+          std::to_string(rate),
+          "--service",
+          "load",
+          "--overflow",
+          "block"};
+}
+
+void child_environment(const TempDir& root) {
+  std::filesystem::create_directories(root.file("rings"));
+  ::setenv("SHMLOG_DIR", root.file("rings").c_str(), 1);
+  ::setenv("SHMLOG_RING_BYTES", "64MiB", 1);
+}
+
+void wait_started(const TempDir& root, std::size_t count) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    const std::string err = read_file(root.file("sidecar.err"));
+    std::size_t n = 0;
+    for (auto at = err.find(": draining "); at != std::string::npos; at = err.find(": draining ", at + 1))
+      ++n;
+    if (n >= count) return;
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the sidecar did not start:\n" << err);
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+std::vector<std::string> file_lines(const std::string& path) {
+  std::vector<std::string> out;
+  const std::string text = read_file(path);
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const auto nl = text.find('\n', at);
+    if (nl == std::string::npos) break;
+    out.push_back(text.substr(at, nl - at));
+    at = nl + 1;
+  }
+  return out;
+}
+
+std::uint64_t json_uint(const std::string& text, const char* key) {
+  const std::string v = field(text, key);
+  return v.empty() ? 0 : std::stoull(v);
+}
+
+void kill_and_restart(Child& sidecar, const std::vector<std::string>& argv, const TempDir& root) {
+  sidecar.kill(SIGKILL);
+  REQUIRE(sidecar.wait(10s));
+  sidecar = Child::spawn(argv, root.file("sidecar.err"));
+}
+
+bool exited_ok(const std::optional<int>& status) {
+  return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+}
+
+}  // namespace shmlog::test
