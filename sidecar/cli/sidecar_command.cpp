@@ -135,6 +135,7 @@ void add_sidecar_command(CLI::App& app, Action& action) {
         "--" + flag, [options, flag](const std::string& v) { options->given[flag] = v; },
         std::string(s.help) + " Allowed: " + std::string(s.allowed) + ". Env: " + std::string(s.env) + ".");
     opt->default_str(std::string(s.default_value));
+    opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag wins, as usual
   }
   cmd->add_option("--config", options->config,
                   "YAML file of settings (names as the flags, without --). Env: SHMLOG_CONFIG. Flags "

@@ -50,27 +50,6 @@ class SecretFile {
   ino_t inode_ = 0;
 };
 
-class Gzip {
- public:
-  Gzip() : c_(libdeflate_alloc_compressor(kGzipLevel)) {}
-  ~Gzip() {
-    if (c_ != nullptr) libdeflate_free_compressor(c_);
-  }
-  Gzip(const Gzip&) = delete;
-  Gzip& operator=(const Gzip&) = delete;
-
-  bool compress(const std::string& in, std::string& out) {
-    if (c_ == nullptr) return false;
-    out.resize(libdeflate_gzip_compress_bound(c_, in.size()));
-    const std::size_t n = libdeflate_gzip_compress(c_, in.data(), in.size(), out.data(), out.size());
-    out.resize(n);
-    return n > 0;
-  }
-
- private:
-  libdeflate_compressor* c_;
-};
-
 }  // namespace
 
 Result<LokiEndpoint> parse_loki_url(const std::string& url) {
@@ -93,13 +72,33 @@ Result<LokiEndpoint> parse_loki_url(const std::string& url) {
   return e;
 }
 
+PushCompressor::PushCompressor(Encoding encoding) : encoding_(encoding) {
+  if (encoding == Encoding::json) deflate_ = libdeflate_alloc_compressor(kGzipLevel);
+}
+
+PushCompressor::~PushCompressor() {
+  if (deflate_ != nullptr) libdeflate_free_compressor(static_cast<libdeflate_compressor*>(deflate_));
+}
+
+bool PushCompressor::compress(const std::string& body, std::string& out) {
+  if (encoding_ == Encoding::protobuf) {
+    // Loki's protobuf push is snappy's block format, with no Content-Encoding header.
+    snappy::Compress(body.data(), body.size(), &out);
+    return true;
+  }
+  auto* c = static_cast<libdeflate_compressor*>(deflate_);
+  if (c == nullptr) return false;
+  out.resize(libdeflate_gzip_compress_bound(c, body.size()));
+  const std::size_t n = libdeflate_gzip_compress(c, body.data(), body.size(), out.data(), out.size());
+  out.resize(n);
+  return n > 0;
+}
+
 struct LokiClient::Impl {
   LokiOptions options;
   LokiEndpoint endpoint;
   std::unique_ptr<httplib::Client> http;
   SecretFile password{""}, token{""};
-  Gzip gzip;
-  std::string compressed;
 
   void connect() {
     http = options.cert_file.empty() ? std::make_unique<httplib::Client>(endpoint.scheme_host_port)
@@ -148,27 +147,18 @@ Result<std::unique_ptr<LokiClient>> LokiClient::create(const LokiOptions& option
   return std::unique_ptr<LokiClient>(new LokiClient(std::move(impl)));
 }
 
-PushOutcome LokiClient::push(const std::string& body) {
+PushOutcome LokiClient::post(const std::string& compressed) {
   Impl& m = *impl_;
   PushOutcome out;
   const bool json = m.options.encoding == Encoding::json;
   httplib::Headers headers;
-  if (json) {
-    if (!m.gzip.compress(body, m.compressed)) {
-      out.error = "gzip failed";
-      return out;
-    }
-    headers.emplace("Content-Encoding", "gzip");
-  } else {
-    // Loki's protobuf push is snappy's block format, with no Content-Encoding header.
-    snappy::Compress(body.data(), body.size(), &m.compressed);
-  }
-  out.wire_bytes = m.compressed.size();
+  if (json) headers.emplace("Content-Encoding", "gzip");
+  out.wire_bytes = compressed.size();
   if (!m.options.tenant.empty()) headers.emplace("X-Scope-OrgID", m.options.tenant);
   if (!m.options.username.empty()) m.http->set_basic_auth(m.options.username, m.password.value());
   if (!m.token.empty()) m.http->set_bearer_token_auth(m.token.value());
-  auto res =
-      m.http->Post(m.endpoint.path, headers, m.compressed.data(), m.compressed.size(), "application/json");
+  auto res = m.http->Post(m.endpoint.path, headers, compressed.data(), compressed.size(),
+                          json ? "application/json" : "application/x-protobuf");
   if (!res) {
     out.error = httplib::to_string(res.error());
     // A broken connection is not reused: the next push starts a fresh one.

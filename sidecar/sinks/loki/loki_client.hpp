@@ -21,7 +21,15 @@ struct PushOutcome {
 
   bool ok() const { return status >= 200 && status < 300; }
   // 429, 5xx, 408 and no response at all: Loki (or the way to it) may take it later.
-  bool retriable() const { return status == 0 || status == 408 || status == 429 || status >= 500; }
+  // 401, 403, 404, 405 and 407 say nothing about the entries but about the credentials, the URL
+  // or a proxy: splitting the request cannot help, dropping it would lose everything until
+  // someone fixes the settings, so these wait and retry too (and are said as such).
+  bool misconfigured() const {
+    return status == 401 || status == 403 || status == 404 || status == 405 || status == 407;
+  }
+  bool retriable() const {
+    return status == 0 || status == 408 || status == 429 || status >= 500 || misconfigured();
+  }
 };
 
 struct LokiEndpoint {
@@ -32,15 +40,30 @@ struct LokiEndpoint {
 // Splits a Loki URL; the path defaults to /loki/api/v1/push. An error says what is wrong.
 Result<LokiEndpoint> parse_loki_url(const std::string& url);
 
+// Compresses push bodies as the encoding wants: snappy (block format) for protobuf, gzip for
+// JSON. One per thread: the compressor keeps state between bodies.
+class PushCompressor {
+ public:
+  explicit PushCompressor(Encoding encoding);
+  ~PushCompressor();
+  PushCompressor(const PushCompressor&) = delete;
+  PushCompressor& operator=(const PushCompressor&) = delete;
+  // False only if the compressor could not be set up.
+  bool compress(const std::string& body, std::string& out);
+
+ private:
+  Encoding encoding_;
+  void* deflate_ = nullptr;  // libdeflate_compressor, for JSON
+};
+
 class LokiClient {
  public:
   // Checks the URL and that the TLS and credential files can be read.
   static Result<std::unique_ptr<LokiClient>> create(const LokiOptions& options);
   ~LokiClient();
 
-  // Compresses `body` (a PushBatch::encode of the configured encoding) as that encoding wants
-  // and POSTs it.
-  PushOutcome push(const std::string& body);
+  // POSTs a body already compressed by a PushCompressor of the configured encoding.
+  PushOutcome post(const std::string& compressed);
 
  private:
   struct Impl;

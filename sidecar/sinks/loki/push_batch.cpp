@@ -158,6 +158,7 @@ void PushBatch::clear() {
   streams_.clear();
   label_sets_.clear();
   stream_of_.clear();
+  counts_ = {};
 }
 
 void PushBatch::add(std::string_view stem, std::string_view line, std::int64_t now_ns) {

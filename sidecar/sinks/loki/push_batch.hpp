@@ -43,7 +43,7 @@ class PushBatch {
   void encode_json(std::size_t from, std::size_t to, std::string& body) const;
   void encode_protobuf(std::size_t from, std::size_t to, std::string& body) const;
 
-  void clear();
+  void clear();  // counts too
   const BatchCounts& counts() const { return counts_; }
 
  private:

@@ -6,6 +6,7 @@
 #include "sinks/loki/spool.hpp"
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -41,19 +42,30 @@ std::string describe(const PushOutcome& o) {
 
 }  // namespace
 
+// Two threads: the reader lists and reads the spool and builds the next batch while the sender
+// pushes the last one, so parsing, encoding and Loki's round trip overlap. The spool and the
+// positions belong to the reader alone; a batch's positions move (on the reader) only once the
+// sender has finished with it, one batch at a time, so they move in order.
 struct Shipper::Impl {
+  // A batch and its request body: encoded and compressed by the reader before the hand-over,
+  // so the sender only posts (and, splitting a refused request, encodes parts itself).
+  struct Flight {
+    explicit Flight(const LokiOptions& o) : batch(o), compressor(o.encoding) {}
+    PushBatch batch;
+    SpoolTicket ticket;
+    std::string body, wire;
+    PushCompressor compressor;
+  };
+
   LokiOptions options;
   std::string dir;
   std::function<void(const std::string&)> say;
   PositionStore store;
   std::unique_ptr<Spool> spool;
   std::unique_ptr<LokiClient> client;
-  PushBatch batch;
-  SpoolTicket ticket;
-  std::string body;
   std::mt19937_64 rng{std::random_device{}()};
 
-  std::thread thread;
+  std::thread reader, sender;
   mutable std::mutex mu;
   std::condition_variable cv;
   bool finishing = false;
@@ -61,48 +73,36 @@ struct Shipper::Impl {
   ShipperStats stats;  // under mu
   std::int64_t newest_acked_ns = 0;
 
+  // The hand-over, under mu: `flights[building]` is the reader's; `flights[1 - building]` is
+  // the sender's while `in_flight`, and its outcome is `flight_ok` once `flight_done`.
+  std::array<std::unique_ptr<Flight>, 2> flights;
+  int building = 0;
+  bool in_flight = false, flight_done = false, flight_ok = false, sender_exit = false;
+
   Clock::time_point last_refresh{}, last_save = Clock::now(), batch_started{};
-  int failures_in_a_row = 0;
+  int failures_in_a_row = 0;  // sender's
   Clock::time_point rejection_window = Clock::now();
   int rejections_shown = 0, rejections_hidden = 0;
 
   Impl(LokiOptions o, std::string d)
-      : options(std::move(o)), dir(std::move(d)), store(PositionStore::empty("")), batch(options) {}
-
-  bool stopping(Clock::time_point* until = nullptr) {
-    std::lock_guard lock(mu);
-    if (until != nullptr) *until = deadline;
-    return finishing;
+      : options(std::move(o)), dir(std::move(d)), store(PositionStore::empty("")) {
+    flights[0] = std::make_unique<Flight>(options);
+    flights[1] = std::make_unique<Flight>(options);
   }
 
-  // Sleeps `d`, listing the spool every second meanwhile. False when finishing and the
-  // deadline has passed (or will, before `d` is over).
+  // ---- the sender ----
+
+  // Sleeps `d` unless finishing makes the deadline come first: false then.
   bool sleep_for(Clock::duration d) {
     const auto until = Clock::now() + d;
+    std::unique_lock lock(mu);
     for (;;) {
-      refresh_if_due();
-      std::unique_lock lock(mu);
       if (finishing && Clock::now() >= deadline) return false;
-      auto wake = std::min(until, Clock::now() + kRefreshEvery);
+      auto wake = until;
       if (finishing) wake = std::min(wake, deadline);
       cv.wait_until(lock, wake);
       if (Clock::now() >= until) return !(finishing && Clock::now() >= deadline);
     }
-  }
-
-  void refresh_if_due() {
-    if (Clock::now() - last_refresh < kRefreshEvery) return;
-    last_refresh = Clock::now();
-    for (const auto& loss : spool->refresh()) {
-      say("Loki: " + loss.path + " was deleted with " + std::to_string(loss.bytes) +
-          " bytes never shipped (the files rotated past a Loki outage); those lines are lost for Loki");
-      std::lock_guard lock(mu);
-      stats.lost_bytes += loss.bytes;
-      ++stats.lost_files;
-    }
-    const auto pending = spool->pending_bytes();
-    std::lock_guard lock(mu);
-    stats.pending_bytes = pending;
   }
 
   Clock::duration backoff(int attempt, const std::string& retry_after) {
@@ -123,7 +123,7 @@ struct Shipper::Impl {
     return d;
   }
 
-  void reject(std::size_t i, const PushOutcome& o) {
+  void reject(const PushBatch& batch, std::size_t i, const PushOutcome& o) {
     {
       std::lock_guard lock(mu);
       ++stats.entries_rejected;
@@ -147,10 +147,14 @@ struct Shipper::Impl {
 
   // Pushes entries [from, to) until Loki takes them or refuses them one by one. False only
   // when finishing and the deadline passed first.
-  bool push_range(std::size_t from, std::size_t to) {
+  bool push_range(Flight& f, std::size_t from, std::size_t to) {
+    const bool whole = from == 0 && to == f.batch.size();  // then f.wire is its body already
+    if (!whole) {
+      f.batch.encode(from, to, f.body);
+      if (!f.compressor.compress(f.body, f.wire)) f.wire.clear();
+    }
     for (int attempt = 0;; ++attempt) {
-      batch.encode(from, to, body);
-      const PushOutcome o = client->push(body);
+      const PushOutcome o = client->post(f.wire);
       {
         std::lock_guard lock(mu);
         ++stats.requests;
@@ -164,7 +168,7 @@ struct Shipper::Impl {
           say("Loki: pushing works again after " + std::to_string(failures_in_a_row) + " failed attempts");
         failures_in_a_row = 0;
         std::int64_t newest = 0;
-        for (std::size_t i = from; i < to; ++i) newest = std::max(newest, batch.timestamp(i));
+        for (std::size_t i = from; i < to; ++i) newest = std::max(newest, f.batch.timestamp(i));
         std::lock_guard lock(mu);
         stats.entries_sent += to - from;
         stats.last_push_unix_ms = unix_now_ns() / 1'000'000;
@@ -173,7 +177,9 @@ struct Shipper::Impl {
       }
       if (o.retriable()) {
         if (failures_in_a_row++ == 0)
-          say("Loki: push failed (" + describe(o) + "); retrying with backoff, the lines wait in the files");
+          say("Loki: push failed (" + describe(o) + ")" +
+              (o.misconfigured() ? ": check --loki-url and the credentials;" : ";") +
+              " retrying with backoff, the lines wait in the files");
         if (!sleep_for(backoff(attempt, o.retry_after))) return false;
         continue;
       }
@@ -181,12 +187,53 @@ struct Shipper::Impl {
       // bad entry does not hold back the others. Loki may have taken the good entries of a
       // refused request already; sending them again is harmless (identical entries are ignored).
       if (to - from == 1) {
-        reject(from, o);
+        reject(f.batch, from, o);
         return true;
       }
       const std::size_t mid = from + (to - from) / 2;
-      return push_range(from, mid) && push_range(mid, to);
+      if (!push_range(f, from, mid) || !push_range(f, mid, to)) return false;
+      if (whole) {  // the halves overwrote the body; nothing needs it any more
+        f.body.clear();
+        f.wire.clear();
+      }
+      return true;
     }
+  }
+
+  void send_loop() {
+    for (;;) {
+      Flight* f = nullptr;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return (in_flight && !flight_done) || sender_exit; });
+        if (!in_flight || flight_done) return;  // sender_exit with nothing to send
+        f = flights[static_cast<std::size_t>(1 - building)].get();
+      }
+      const bool ok = push_range(*f, 0, f->batch.size());
+      {
+        std::lock_guard lock(mu);
+        flight_done = true;
+        flight_ok = ok;
+      }
+      cv.notify_all();
+    }
+  }
+
+  // ---- the reader ----
+
+  void refresh_if_due() {
+    if (Clock::now() - last_refresh < kRefreshEvery) return;
+    last_refresh = Clock::now();
+    for (const auto& loss : spool->refresh()) {
+      say("Loki: " + loss.path + " was deleted with " + std::to_string(loss.bytes) +
+          " bytes never shipped (the files rotated past a Loki outage); those lines are lost for Loki");
+      std::lock_guard lock(mu);
+      stats.lost_bytes += loss.bytes;
+      ++stats.lost_files;
+    }
+    const auto pending = spool->pending_bytes();
+    std::lock_guard lock(mu);
+    stats.pending_bytes = pending;
   }
 
   void save_positions(bool now) {
@@ -196,47 +243,124 @@ struct Shipper::Impl {
       say("Loki: " + s.error().message + " (positions kept in memory; trying again)");
   }
 
-  void run() {
+  // Takes the sender's finished batch, if any: its positions move. False when the sender gave
+  // up on it (the shutdown deadline): its lines stay unshipped for the next start.
+  bool collect(std::unique_lock<std::mutex>& lock) {
+    if (!in_flight || !flight_done) return true;
+    Flight& done = *flights[static_cast<std::size_t>(1 - building)];
+    const bool ok = flight_ok;
+    in_flight = flight_done = false;
+    lock.unlock();
+    if (ok) {
+      spool->commit(done.ticket);
+      save_positions(false);
+    }
+    const BatchCounts c = done.batch.counts();
+    done.batch.clear();
+    done.ticket.clear();
+    lock.lock();
+    stats.truncated_lines += c.truncated;
+    stats.unparsable_lines += c.unparsable;
+    return ok;
+  }
+
+  // Waits until the sender is free (listing the spool meanwhile, so a loss during a long outage
+  // is still noticed), then hands it the batch being built. False when the sender gave up.
+  bool hand_over() {
+    Flight& f = *flights[static_cast<std::size_t>(building)];
+    f.batch.encode(0, f.batch.size(), f.body);
+    if (!f.compressor.compress(f.body, f.wire)) f.wire.clear();
+    std::unique_lock lock(mu);
+    for (;;) {
+      if (!collect(lock)) return false;
+      if (!in_flight) break;
+      cv.wait_for(lock, kRefreshEvery);
+      lock.unlock();
+      refresh_if_due();
+      lock.lock();
+    }
+    in_flight = true;
+    building = 1 - building;
+    lock.unlock();
+    cv.notify_all();
+    return true;
+  }
+
+  void read_loop() {
+    bool given_up = false;
     for (;;) {
       refresh_if_due();
-      if (batch.line_bytes() < options.batch_bytes) {
-        const auto before = batch.size();
+      Flight& f = *flights[static_cast<std::size_t>(building)];
+      std::uint64_t got = 0;
+      if (f.batch.line_bytes() < options.batch_bytes) {
+        const auto before = f.batch.size();
         const auto now_ns = unix_now_ns();
-        spool->read(
-            options.batch_bytes - batch.line_bytes(),
-            [&](std::string_view stem, std::string_view line) { batch.add(stem, line, now_ns); }, ticket);
-        if (before == 0 && !batch.empty()) batch_started = Clock::now();
+        got = spool->read(
+            options.batch_bytes - f.batch.line_bytes(),
+            [&](std::string_view stem, std::string_view line) { f.batch.add(stem, line, now_ns); }, f.ticket);
+        if (before == 0 && !f.batch.empty()) batch_started = Clock::now();
+      }
+      {
+        std::unique_lock lock(mu);
+        if (!collect(lock)) {
+          given_up = true;
+          break;
+        }
       }
       Clock::time_point until;
       const bool finish = stopping(&until);
-      if (batch.empty()) {
-        if (finish) break;  // everything in the files is shipped
+      if (f.batch.empty()) {
+        if (finish && !busy()) break;  // everything in the files is shipped
         save_positions(true);
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, kIdlePoll);
+        {
+          std::unique_lock lock(mu);
+          cv.wait_for(lock, kIdlePoll);
+        }
+        // Idle: list the files at every poll, so a new service's first file is shipped within
+        // about a poll rather than a second (a directory listing is cheap next to a push).
+        last_refresh = {};
         continue;
       }
       if (finish && Clock::now() >= until) break;  // shutdown: what is left waits in the files
-      const bool full = batch.line_bytes() >= options.batch_bytes;
-      if (!full && !finish && Clock::now() - batch_started < options.batch_wait) {
+      const bool full = f.batch.line_bytes() >= options.batch_bytes;
+      // Not full: more may come. Read again at once while reads bring lines; wait only once a
+      // read found nothing, until the batch's time is up.
+      if (!full && !finish && got == 0 && Clock::now() - batch_started < options.batch_wait) {
         std::unique_lock lock(mu);
-        cv.wait_for(lock, std::min<Clock::duration>(50ms, options.batch_wait));
+        cv.wait_for(lock, std::min<Clock::duration>(20ms, options.batch_wait));
         continue;
       }
-      if (!push_range(0, batch.size())) break;  // the shutdown deadline passed: next start resends
-      {
-        std::lock_guard lock(mu);
-        stats.truncated_lines = batch.counts().truncated;
-        stats.unparsable_lines = batch.counts().unparsable;
+      if (!full && got > 0 && !finish && Clock::now() - batch_started < options.batch_wait) continue;
+      if (!hand_over()) {
+        given_up = true;
+        break;
       }
-      spool->commit(ticket);
-      batch.clear();
-      ticket.clear();
-      save_positions(false);
     }
+    // Wait for the last batch in flight (the sender gives up on it at the deadline).
+    if (!given_up) {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return !in_flight || flight_done; });
+      collect(lock);
+    }
+    {
+      std::lock_guard lock(mu);
+      sender_exit = true;
+    }
+    cv.notify_all();
     save_positions(true);
     last_refresh = {};
     refresh_if_due();  // the figures of the last stats line
+  }
+
+  bool busy() {
+    std::lock_guard lock(mu);
+    return in_flight;
+  }
+
+  bool stopping(Clock::time_point* until = nullptr) {
+    std::lock_guard lock(mu);
+    if (until != nullptr) *until = deadline;
+    return finishing;
   }
 };
 
@@ -256,7 +380,8 @@ Result<std::unique_ptr<Shipper>> Shipper::start(LokiOptions options, std::string
   impl->spool = std::make_unique<Spool>(impl->dir, impl->store);
   impl->spool->warn = impl->say;
   Impl* raw = impl.get();
-  raw->thread = std::thread([raw] { raw->run(); });
+  raw->sender = std::thread([raw] { raw->send_loop(); });
+  raw->reader = std::thread([raw] { raw->read_loop(); });
   return std::unique_ptr<Shipper>(new Shipper(std::move(impl)));
 }
 
@@ -265,14 +390,15 @@ Shipper::~Shipper() {
 }
 
 void Shipper::finish(std::chrono::steady_clock::time_point deadline) {
-  if (!impl_->thread.joinable()) return;
+  if (!impl_->reader.joinable()) return;
   {
     std::lock_guard lock(impl_->mu);
     impl_->finishing = true;
     impl_->deadline = deadline;
   }
   impl_->cv.notify_all();
-  impl_->thread.join();
+  impl_->reader.join();
+  impl_->sender.join();
 }
 
 ShipperStats Shipper::stats() const {
