@@ -46,7 +46,8 @@ CaseResult run_spdlog_async(const CaseSetup& setup);
 CaseResult run_floor(const CaseSetup& setup);
 CaseResult run_floor_tsc(const CaseSetup& setup);
 
-// A JSON string literal of `s` (our own ASCII names and paths; quotes and backslashes escaped).
+// A JSON string literal of `s` (our own ASCII names and paths, a child's stderr; quotes,
+// backslashes and control characters escaped).
 std::string json_string(std::string_view s);
 
 }  // namespace shmlog_bench

@@ -8,22 +8,18 @@
 // Every case also reports the sidecar's peak private memory. See bench/README.md for the method.
 #pragma once
 
+#include "sidecar_run.hpp"
+
 #include <CLI/CLI.hpp>
 #include <cstdint>
-#include <string>
-#include <vector>
 
 namespace shmlog_bench {
 
-struct DrainOptions {
-  bool json = false;
+// --json, --cases, --sidecar, --loadgen, --keep: SidecarBenchOptions.
+struct DrainOptions : SidecarBenchOptions {
   std::uint64_t records = 2'000'000;  // per drain_Np case, over all producers
-  std::vector<std::string> cases;     // empty: all
-  std::string sidecar;                // the `shmlog` binary; default: the one built with the bench
-  std::string loadgen;                // the `shmlog-loadgen` binary; likewise
   double latency_rate = 10'000;       // records/s of latency_10k
   double seconds = 5;                 // how long latency_10k writes and idle watches
-  bool keep = false;                  // keep the temporary directories
 };
 
 // Adds the `drain` subcommand to `app`, filling `options`; returns it (check ->parsed()).

@@ -4,9 +4,13 @@
 //   shmlog-bench producer --json            # one JSON line per case, then a summary line
 //   shmlog-bench producer --cases shmlog,floor --bursts 500
 //   shmlog-bench drain --json                # the sidecar: throughput, latency, idle, memory
+//   shmlog-bench loki --json                 # the sidecar shipping to a local Loki receiver
 #include "bench_support.hpp"
 #include "cases.hpp"
 #include "drain_bench.hpp"
+#ifdef SHMLOG_BENCH_LOKI
+#include "loki_bench.hpp"
+#endif
 
 #include <shmlog/config.hpp>
 #include <shmlog/logger.hpp>
@@ -258,6 +262,12 @@ int run_producer_bench(const Options& opt) {
 std::string json_string(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) {  // a child's stderr in an error: newlines, tabs
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
@@ -318,8 +328,15 @@ int main(int argc, char** argv) {
   producer->add_flag("--keep", opt.keep, "Keep the temporary directory (ring and log files)");
   DrainOptions drain_opt;
   CLI::App* drain = add_drain_command(app, drain_opt);
+#ifdef SHMLOG_BENCH_LOKI
+  LokiBenchOptions loki_opt;
+  CLI::App* loki = add_loki_command(app, loki_opt);
+#endif
   CLI11_PARSE(app, argc, argv);
   if (drain->parsed()) return run_drain_bench(drain_opt);
+#ifdef SHMLOG_BENCH_LOKI
+  if (loki->parsed()) return run_loki_bench(loki_opt);
+#endif
   if (pause_max < pause_min) {
     std::fprintf(stderr, "shmlog-bench: --pause-max-us must be >= --pause-min-us\n");
     return 2;
