@@ -80,18 +80,21 @@ PushCompressor::~PushCompressor() {
   if (deflate_ != nullptr) libdeflate_free_compressor(static_cast<libdeflate_compressor*>(deflate_));
 }
 
-bool PushCompressor::compress(const std::string& body, std::string& out) {
+std::string_view PushCompressor::compress(const std::string& body) {
   if (encoding_ == Encoding::protobuf) {
     // Loki's protobuf push is snappy's block format, with no Content-Encoding header.
-    snappy::Compress(body.data(), body.size(), &out);
-    return true;
+    const std::size_t bound = snappy::MaxCompressedLength(body.size());
+    if (buffer_.size() < bound) buffer_.resize(bound);
+    std::size_t n = 0;
+    snappy::RawCompress(body.data(), body.size(), buffer_.data(), &n);
+    return {buffer_.data(), n};
   }
   auto* c = static_cast<libdeflate_compressor*>(deflate_);
-  if (c == nullptr) return false;
-  out.resize(libdeflate_gzip_compress_bound(c, body.size()));
-  const std::size_t n = libdeflate_gzip_compress(c, body.data(), body.size(), out.data(), out.size());
-  out.resize(n);
-  return n > 0;
+  if (c == nullptr) return {};
+  const std::size_t bound = libdeflate_gzip_compress_bound(c, body.size());
+  if (buffer_.size() < bound) buffer_.resize(bound);
+  const std::size_t n = libdeflate_gzip_compress(c, body.data(), body.size(), buffer_.data(), buffer_.size());
+  return {buffer_.data(), n};
 }
 
 struct LokiClient::Impl {
@@ -147,7 +150,7 @@ Result<std::unique_ptr<LokiClient>> LokiClient::create(const LokiOptions& option
   return std::unique_ptr<LokiClient>(new LokiClient(std::move(impl)));
 }
 
-PushOutcome LokiClient::post(const std::string& compressed) {
+PushOutcome LokiClient::post(std::string_view compressed) {
   Impl& m = *impl_;
   PushOutcome out;
   const bool json = m.options.encoding == Encoding::json;

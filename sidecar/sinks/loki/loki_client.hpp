@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace shmlog::sidecar::loki {
 
@@ -48,11 +49,14 @@ class PushCompressor {
   ~PushCompressor();
   PushCompressor(const PushCompressor&) = delete;
   PushCompressor& operator=(const PushCompressor&) = delete;
-  // False only if the compressor could not be set up.
-  bool compress(const std::string& body, std::string& out);
+  // The compressed body, in a buffer of the compressor's own (valid until the next call);
+  // empty only if the compressor could not be set up. The buffer only grows: resizing a
+  // string to the worst case for every body cleared a megabyte each time.
+  std::string_view compress(const std::string& body);
 
  private:
   Encoding encoding_;
+  std::string buffer_;
   void* deflate_ = nullptr;  // libdeflate_compressor, for JSON
 };
 
@@ -63,7 +67,7 @@ class LokiClient {
   ~LokiClient();
 
   // POSTs a body already compressed by a PushCompressor of the configured encoding.
-  PushOutcome post(const std::string& compressed);
+  PushOutcome post(std::string_view compressed);
 
  private:
   struct Impl;

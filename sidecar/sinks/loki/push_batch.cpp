@@ -158,6 +158,7 @@ void PushBatch::clear() {
   streams_.clear();
   label_sets_.clear();
   stream_of_.clear();
+  last_stream_ = ~0u;
   counts_ = {};
 }
 
@@ -203,8 +204,15 @@ void PushBatch::add(std::string_view stem, std::string_view line, std::int64_t n
     else if (i == kService && !parsed)
       put(name, stem);
   }
-  auto [it, fresh] = stream_of_.try_emplace(key_, static_cast<std::uint32_t>(streams_.size()));
-  if (fresh) new_stream();
+  // Most lines belong to the stream of the line before: a compare instead of a hash.
+  std::uint32_t stream = last_stream_;
+  if (stream == ~0u || key_ != last_key_) {
+    auto [it, fresh] = stream_of_.try_emplace(key_, static_cast<std::uint32_t>(streams_.size()));
+    if (fresh) new_stream();
+    stream = it->second;
+    last_key_ = key_;
+    last_stream_ = stream;
+  }
 
   std::string_view text = line;
   if (options_.line_format == LineFormat::message && parsed && fields.seen[kMessage])
@@ -220,7 +228,7 @@ void PushBatch::add(std::string_view stem, std::string_view line, std::int64_t n
   } else {
     lines_.append(text);
   }
-  entries_.push_back({ts, offset, static_cast<std::uint32_t>(lines_.size() - offset), it->second});
+  entries_.push_back({ts, offset, static_cast<std::uint32_t>(lines_.size() - offset), stream});
 }
 
 // The label set of the stream being added, from pairs_: as a JSON object for the JSON body,

@@ -65,7 +65,8 @@ class PushBatch {
   std::unordered_map<std::string, std::uint32_t> stream_of_;
   void new_stream();
   std::vector<std::pair<std::string_view, std::string_view>> pairs_;  // of the line being added
-  std::string key_;
+  std::string key_, last_key_;
+  std::uint32_t last_stream_ = ~0u;
   BatchCounts counts_;
 };
 

@@ -53,7 +53,8 @@ struct Shipper::Impl {
     explicit Flight(const LokiOptions& o) : batch(o), compressor(o.encoding) {}
     PushBatch batch;
     SpoolTicket ticket;
-    std::string body, wire;
+    std::string body;
+    std::string_view wire;  // in compressor's buffer
     PushCompressor compressor;
   };
 
@@ -151,7 +152,7 @@ struct Shipper::Impl {
     const bool whole = from == 0 && to == f.batch.size();  // then f.wire is its body already
     if (!whole) {
       f.batch.encode(from, to, f.body);
-      if (!f.compressor.compress(f.body, f.wire)) f.wire.clear();
+      f.wire = f.compressor.compress(f.body);
     }
     for (int attempt = 0;; ++attempt) {
       const PushOutcome o = client->post(f.wire);
@@ -194,7 +195,7 @@ struct Shipper::Impl {
       if (!push_range(f, from, mid) || !push_range(f, mid, to)) return false;
       if (whole) {  // the halves overwrote the body; nothing needs it any more
         f.body.clear();
-        f.wire.clear();
+        f.wire = {};
       }
       return true;
     }
@@ -269,7 +270,7 @@ struct Shipper::Impl {
   bool hand_over() {
     Flight& f = *flights[static_cast<std::size_t>(building)];
     f.batch.encode(0, f.batch.size(), f.body);
-    if (!f.compressor.compress(f.body, f.wire)) f.wire.clear();
+    f.wire = f.compressor.compress(f.body);
     std::unique_lock lock(mu);
     for (;;) {
       if (!collect(lock)) return false;
