@@ -350,3 +350,56 @@ TEST_CASE("credentials come from files and are read again when they change; a 40
   REQUIRE(r2->wait_for_entries(10, 30s));
   stop(basic);
 }
+
+TEST_CASE("https: the server checked against the CA file, a client certificate for mTLS") {
+  TempDir root("shmlog-loki");
+  child_environment(root);
+  std::filesystem::create_directories(root.file("out"));
+  // A CA, a server certificate for 127.0.0.1 and a client certificate, both signed by it; and a
+  // second CA that signed nothing here.
+  const std::string script =
+      "set -e; exec >/dev/null; cd " + quoted(root.path()) +
+      "; k='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'"
+      "; openssl req -x509 $k -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca"
+      "; openssl req -x509 $k -keyout other.key -out other.pem -days 2 -subj /CN=other-ca"
+      "; openssl req $k -keyout server.key -out server.csr -subj /CN=127.0.0.1"
+      "; printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext"
+      "; openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 "
+      "-extfile san.ext"
+      "; openssl req $k -keyout client.key -out client.csr -subj /CN=shmlog"
+      "; openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2";
+  const auto made = run_command(script, root);
+  REQUIRE_MESSAGE(made.status == 0, made.err);
+  loki::ReceiverOptions o;
+  o.tls_cert_file = root.file("server.pem");
+  o.tls_key_file = root.file("server.key");
+  o.tls_client_ca_file = root.file("ca.pem");  // clients must show a certificate of this CA
+  auto r = start_receiver(o);
+  REQUIRE(r->url().starts_with("https://"));
+  write_lines(root.file("out/hand.log"), 0, 100);
+  const std::vector<std::string> retry_fast = {"--loki-backoff-min", "50ms", "--loki-backoff-max", "100ms"};
+  auto with = [&](std::vector<std::string> flags) {
+    flags.insert(flags.end(), retry_fast.begin(), retry_fast.end());
+    return loki_argv(root, *r, "protobuf", flags);
+  };
+
+  // Loki's certificate from another CA: refused, nothing sent, nothing lost.
+  Child wrong_ca = Child::spawn(with({"--loki-ca-file", root.file("other.pem"), "--loki-cert-file",
+                                      root.file("client.pem"), "--loki-key-file", root.file("client.key")}),
+                                root.file("sidecar.err"));
+  wait_for_text(root, "push failed");
+  stop(wrong_ca);
+  // No client certificate: the server refuses the handshake.
+  write_file(root.file("sidecar.err"), "");
+  Child no_cert = Child::spawn(with({"--loki-ca-file", root.file("ca.pem")}), root.file("sidecar.err"));
+  wait_for_text(root, "push failed");
+  stop(no_cert);
+  CHECK(r->entries().empty());
+  // Both right: everything arrives.
+  Child right = Child::spawn(with({"--loki-ca-file", root.file("ca.pem"), "--loki-cert-file",
+                                   root.file("client.pem"), "--loki-key-file", root.file("client.key")}),
+                             root.file("sidecar.err"));
+  REQUIRE(r->wait_for_entries(100, 30s));
+  stop(right);
+  CHECK(r->entries().size() == 100);
+}

@@ -265,7 +265,16 @@ struct Receiver::Impl {
 };
 
 Status Receiver::Impl::serve() {
-  auto s = std::make_unique<httplib::Server>();
+  std::unique_ptr<httplib::Server> s;
+  if (options.tls_cert_file.empty()) {
+    s = std::make_unique<httplib::Server>();
+  } else {
+    auto tls = std::make_unique<httplib::SSLServer>(
+        options.tls_cert_file.c_str(), options.tls_key_file.c_str(),
+        options.tls_client_ca_file.empty() ? nullptr : options.tls_client_ca_file.c_str());
+    if (!tls->is_valid()) return Error{"cannot load the TLS certificate or key " + options.tls_cert_file};
+    s = std::move(tls);
+  }
   configure(*s);
   bool bound = false;
   if (port == 0) {
@@ -524,7 +533,8 @@ int Receiver::port() const {
 }
 
 std::string Receiver::url() const {
-  return "http://" + impl_->options.host + ":" + std::to_string(impl_->port);
+  return (impl_->options.tls_cert_file.empty() ? "http://" : "https://") + impl_->options.host + ":" +
+         std::to_string(impl_->port);
 }
 
 std::string Receiver::push_url() const {

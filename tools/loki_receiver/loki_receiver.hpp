@@ -58,6 +58,9 @@ struct ReceiverOptions {
   std::string expected_authorization;  // non-empty: the exact Authorization value, else 401
   int threads = 4;        // httplib workers: connections served at once (a keep-alive one holds one)
   std::string dump_path;  // non-empty: every accepted entry is appended there as a JSON line
+  // https: the server's certificate and key (PEM); with a client CA, clients must present a
+  // certificate it signed (mTLS).
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
 };
 
 struct ReceiverStats {
@@ -103,7 +106,7 @@ class Receiver {
   Receiver& operator=(const Receiver&) = delete;
 
   int port() const;
-  std::string url() const;       // http://host:port
+  std::string url() const;       // http://host:port (https:// with a certificate)
   std::string push_url() const;  // http://host:port/loki/api/v1/push
 
   // Stops serving: closes the listener and every open connection; in-flight delays end by
