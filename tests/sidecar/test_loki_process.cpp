@@ -403,3 +403,17 @@ TEST_CASE("https: the server checked against the CA file, a client certificate f
   stop(right);
   CHECK(r->entries().size() == 100);
 }
+
+TEST_CASE("a broken positions file is set aside and the files are shipped from their start") {
+  TempDir root("shmlog-loki");
+  child_environment(root);
+  std::filesystem::create_directories(root.file("out"));
+  write_file(root.file("out/.shmlog-loki-positions.json"), "{\"files\": [ trun");
+  auto r = start_receiver();
+  write_lines(root.file("out/hand.log"), 0, 50);
+  Child sidecar = Child::spawn(loki_argv(root, *r, "json"), root.file("sidecar.err"));
+  REQUIRE(r->wait_for_entries(50, 30s));
+  stop(sidecar);
+  CHECK(std::filesystem::exists(root.file("out/.shmlog-loki-positions.json.broken")));
+  CHECK(read_file(root.file("sidecar.err")).find("is not valid") != std::string::npos);
+}

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <random>
@@ -82,6 +83,7 @@ struct Shipper::Impl {
 
   Clock::time_point last_refresh{}, last_save = Clock::now(), batch_started{};
   int failures_in_a_row = 0;  // sender's
+  bool save_failing = false;  // reader's
   Clock::time_point rejection_window = Clock::now();
   int rejections_shown = 0, rejections_hidden = 0;
 
@@ -240,8 +242,14 @@ struct Shipper::Impl {
   void save_positions(bool now) {
     if (!store.dirty() || (!now && Clock::now() - last_save < kSaveEvery)) return;
     last_save = Clock::now();
-    if (auto s = store.save(); !s)
-      say("Loki: " + s.error().message + " (positions kept in memory; trying again)");
+    // Said when saving starts failing and when it works again, not at every attempt.
+    if (auto s = store.save(); !s) {
+      if (!save_failing) say("Loki: " + s.error().message + " (positions kept in memory; trying again)");
+      save_failing = true;
+    } else if (save_failing) {
+      say("Loki: the positions file is saved again");
+      save_failing = false;
+    }
   }
 
   // Takes the sender's finished batch, if any: its positions move. False when the sender gave
@@ -373,7 +381,15 @@ Result<std::unique_ptr<Shipper>> Shipper::start(LokiOptions options, std::string
   auto client = LokiClient::create(options);
   if (!client) return client.error();
   auto store = PositionStore::load(options.positions_file);
-  if (!store) return store.error();
+  if (!store) {
+    // A broken positions file must not keep the sidecar down (it would stop the drain too):
+    // set it aside and ship the files from their start; Loki ignores the entries it has.
+    const std::string aside = options.positions_file + ".broken";
+    const bool moved = std::rename(options.positions_file.c_str(), aside.c_str()) == 0;
+    say("Loki: " + store.error().message + (moved ? "; moved to " + aside : std::string("; left as it is")) +
+        "; shipping the files from their start (Loki ignores entries it already has)");
+    store = PositionStore::empty(options.positions_file);
+  }
   auto impl = std::make_unique<Impl>(std::move(options), std::move(spool_dir));
   impl->say = std::move(say);
   impl->client = std::move(client.value());
