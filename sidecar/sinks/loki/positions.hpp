@@ -52,6 +52,11 @@ class PositionStore {
   // Writes the store if it changed since the last save.
   Status save();
   bool dirty() const { return dirty_; }
+  // A copy is being saved elsewhere: this one counts as saved until it changes again. (A store
+  // marked saved whose copy failed to save is written by the next save() after a change, or by
+  // force_dirty().)
+  void mark_saved() { dirty_ = false; }
+  void force_dirty() { dirty_ = true; }
   const std::string& path() const { return path_; }
 
  private:

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -83,7 +84,12 @@ struct Shipper::Impl {
 
   Clock::time_point last_refresh{}, last_save = Clock::now(), batch_started{};
   int failures_in_a_row = 0;  // sender's
-  bool save_failing = false;  // reader's
+  // The saver's: the copy to write next, and its thread.
+  std::mutex save_mu;
+  std::condition_variable save_cv;
+  std::optional<PositionStore> to_save;
+  bool saver_exit = false, save_failing = false;
+  std::thread saver;
   Clock::time_point rejection_window = Clock::now();
   int rejections_shown = 0, rejections_hidden = 0;
 
@@ -239,16 +245,46 @@ struct Shipper::Impl {
     stats.pending_bytes = pending;
   }
 
+  // Positions are saved by a thread of their own: each save fsyncs twice (the file, the
+  // directory), which took several milliseconds a time here and stalled the reader (a
+  // sched_switch trace of a shipping sidecar showed it in D state in fsync). The reader hands
+  // over a copy of the positions; the saver writes the newest copy it has.
   void save_positions(bool now) {
     if (!store.dirty() || (!now && Clock::now() - last_save < kSaveEvery)) return;
     last_save = Clock::now();
-    // Said when saving starts failing and when it works again, not at every attempt.
-    if (auto s = store.save(); !s) {
-      if (!save_failing) say("Loki: " + s.error().message + " (positions kept in memory; trying again)");
-      save_failing = true;
-    } else if (save_failing) {
-      say("Loki: the positions file is saved again");
-      save_failing = false;
+    {
+      std::lock_guard lock(save_mu);
+      to_save = store;  // a copy: a handful of entries per service
+    }
+    store.mark_saved();
+    save_cv.notify_one();
+  }
+
+  void save_loop() {
+    for (;;) {
+      std::optional<PositionStore> copy;
+      {
+        std::unique_lock lock(save_mu);
+        save_cv.wait(lock, [&] { return to_save.has_value() || saver_exit; });
+        if (!to_save) return;  // saver_exit, nothing left to write
+        copy = std::move(to_save);
+        to_save.reset();
+      }
+      // Said when saving starts failing and when it works again, not at every attempt.
+      if (auto s = copy->save(); !s) {
+        if (!save_failing) say("Loki: " + s.error().message + " (positions kept in memory; trying again)");
+        save_failing = true;
+        std::lock_guard lock(save_mu);
+        if (!to_save) to_save = std::move(copy);  // try again with the next one, or this one
+      } else if (save_failing) {
+        say("Loki: the positions file is saved again");
+        save_failing = false;
+      }
+      if (save_failing) {
+        std::unique_lock lock(save_mu);
+        save_cv.wait_for(lock, kSaveEvery, [&] { return saver_exit; });
+        if (saver_exit) return;
+      }
     }
   }
 
@@ -357,6 +393,18 @@ struct Shipper::Impl {
     }
     cv.notify_all();
     save_positions(true);
+    {
+      std::lock_guard lock(save_mu);
+      saver_exit = true;
+    }
+    save_cv.notify_one();
+    saver.join();
+    // The saver wrote what it had, or failed: write the last positions here, once more.
+    store.force_dirty();
+    if (auto s = store.save(); !s)
+      say("Loki: " + s.error().message +
+          " (the next start sends again what was shipped since the last save; " +
+          "Loki ignores the repeats)");
     last_refresh = {};
     refresh_if_due();  // the figures of the last stats line
   }
@@ -397,6 +445,7 @@ Result<std::unique_ptr<Shipper>> Shipper::start(LokiOptions options, std::string
   impl->spool = std::make_unique<Spool>(impl->dir, impl->store);
   impl->spool->warn = impl->say;
   Impl* raw = impl.get();
+  raw->saver = std::thread([raw] { raw->save_loop(); });
   raw->sender = std::thread([raw] { raw->send_loop(); });
   raw->reader = std::thread([raw] { raw->read_loop(); });
   return std::unique_ptr<Shipper>(new Shipper(std::move(impl)));
