@@ -23,7 +23,10 @@ using namespace std::chrono_literals;
 
 constexpr auto kRefreshEvery = 1s;  // list the spool: new files, and files gone unshipped
 constexpr auto kIdlePoll = 100ms;   // nothing to ship: look again this often
-constexpr auto kSaveEvery = 200ms;  // positions, at most this often while shipping
+// Positions are handed to the saver after every batch Loki took; the saver writes the newest
+// copy it has, as fast as fsync lets it, so a crash re-sends at most the batches whose
+// positions were still on their way to the disk. A failed save is tried again this often.
+constexpr auto kRetrySave = 200ms;
 constexpr int kRejectionsShownPerMinute = 10;
 
 std::int64_t unix_now_ns() {
@@ -82,7 +85,7 @@ struct Shipper::Impl {
   int building = 0;
   bool in_flight = false, flight_done = false, flight_ok = false, sender_exit = false;
 
-  Clock::time_point last_refresh{}, last_save = Clock::now(), batch_started{};
+  Clock::time_point last_refresh{}, batch_started{};
   int failures_in_a_row = 0;  // sender's
   // The saver's: the copy to write next, and its thread.
   std::mutex save_mu;
@@ -249,9 +252,8 @@ struct Shipper::Impl {
   // directory), which took several milliseconds a time here and stalled the reader (a
   // sched_switch trace of a shipping sidecar showed it in D state in fsync). The reader hands
   // over a copy of the positions; the saver writes the newest copy it has.
-  void save_positions(bool now) {
-    if (!store.dirty() || (!now && Clock::now() - last_save < kSaveEvery)) return;
-    last_save = Clock::now();
+  void save_positions() {
+    if (!store.dirty()) return;
     {
       std::lock_guard lock(save_mu);
       to_save = store;  // a copy: a handful of entries per service
@@ -282,7 +284,7 @@ struct Shipper::Impl {
       }
       if (save_failing) {
         std::unique_lock lock(save_mu);
-        save_cv.wait_for(lock, kSaveEvery, [&] { return saver_exit; });
+        save_cv.wait_for(lock, kRetrySave, [&] { return saver_exit; });
         if (saver_exit) return;
       }
     }
@@ -298,7 +300,7 @@ struct Shipper::Impl {
     lock.unlock();
     if (ok) {
       spool->commit(done.ticket);
-      save_positions(false);
+      save_positions();
     }
     const BatchCounts c = done.batch.counts();
     done.batch.clear();
@@ -356,7 +358,7 @@ struct Shipper::Impl {
       const bool finish = stopping(&until);
       if (f.batch.empty()) {
         if (finish && !busy()) break;  // everything in the files is shipped
-        save_positions(true);
+        save_positions();
         {
           std::unique_lock lock(mu);
           cv.wait_for(lock, kIdlePoll);
@@ -392,7 +394,7 @@ struct Shipper::Impl {
       sender_exit = true;
     }
     cv.notify_all();
-    save_positions(true);
+    save_positions();
     {
       std::lock_guard lock(save_mu);
       saver_exit = true;
