@@ -50,6 +50,10 @@ void append_json_line(const RecordView& rec, const RingInfo& ring, const JsonOpt
 // that needs valid UTF-8 runs sanitize_utf8 first). Runs of plain bytes are copied whole.
 void append_json_escaped(std::string& out, std::string_view s);
 
+// The length of the longest prefix of `s` of at most `max` bytes that ends at a UTF-8
+// character boundary (a cut there never splits a character).
+std::size_t utf8_cut(std::string_view s, std::size_t max);
+
 // Replaces invalid UTF-8 sequences in `in` by U+FFFD into `out` and returns true; returns false,
 // leaving `out` untouched, when `in` is valid as it is.
 bool sanitize_utf8(std::string_view in, std::string& out);

@@ -208,14 +208,13 @@ bool redacted(std::string_view key, const std::vector<std::string>& keys) {
                      [&](const std::string& k) { return lower.find(k) != std::string::npos; });
 }
 
-// Cuts at a character boundary at or below `max` bytes.
+}  // namespace
+
 std::size_t utf8_cut(std::string_view s, std::size_t max) {
   std::size_t cut = std::min(max, s.size());
   while (cut > 0 && cut < s.size() && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
   return cut;
 }
-
-}  // namespace
 
 std::vector<std::string> default_redact_keys() {
   return {"password", "passwd",        "secret", "token",      "api_key",

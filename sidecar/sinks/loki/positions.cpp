@@ -116,30 +116,33 @@ Result<PositionStore> PositionStore::load(std::string path) {
   return s;
 }
 
+// The entry of this identity: the same inode and first line; failing that, the same first line
+// under another inode. find() and put() both look up by it.
+std::size_t PositionStore::index_of(const FileIdentity& id) const {
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].id.same_inode(id) && entries_[i].id.fingerprint == id.fingerprint) return i;
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].id.fingerprint == id.fingerprint) return i;
+  return entries_.size();
+}
+
 const FilePosition* PositionStore::find(const FileIdentity& id) const {
-  for (const auto& e : entries_)
-    if (e.id.same_inode(id) && e.id.fingerprint == id.fingerprint) return &e;
-  for (const auto& e : entries_)
-    if (e.id.fingerprint == id.fingerprint) return &e;
-  return nullptr;
+  const std::size_t i = index_of(id);
+  return i < entries_.size() ? &entries_[i] : nullptr;
 }
 
 void PositionStore::put(const FilePosition& p) {
-  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const FilePosition& e) {
-    return e.id.same_inode(p.id) && e.id.fingerprint == p.id.fingerprint;
-  });
-  if (it == entries_.end())
-    it = std::find_if(entries_.begin(), entries_.end(),
-                      [&](const FilePosition& e) { return e.id.fingerprint == p.id.fingerprint; });
-  if (it == entries_.end()) {
+  const std::size_t i = index_of(p.id);
+  if (i == entries_.size()) {
     entries_.push_back(p);
     dirty_ = true;
     return;
   }
-  if (it->id.same_inode(p.id) && it->id.fingerprint == p.id.fingerprint && it->offset == p.offset &&
-      it->size_seen == p.size_seen && it->path == p.path)
+  FilePosition& e = entries_[i];
+  if (e.id.same_inode(p.id) && e.id.fingerprint == p.id.fingerprint && e.offset == p.offset &&
+      e.size_seen == p.size_seen && e.path == p.path)
     return;
-  *it = p;
+  e = p;
   dirty_ = true;
 }
 

@@ -60,6 +60,8 @@ class PositionStore {
   const std::string& path() const { return path_; }
 
  private:
+  std::size_t index_of(const FileIdentity& id) const;  // entries_.size() when none
+
   std::string path_;
   std::vector<FilePosition> entries_;  // a handful per service: a vector beats a map
   bool dirty_ = false;

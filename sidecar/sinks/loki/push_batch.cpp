@@ -105,13 +105,6 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-// Cuts at a UTF-8 character boundary at or below `max`.
-std::size_t utf8_cut(std::string_view s, std::size_t max) {
-  std::size_t cut = std::min(max, s.size());
-  while (cut > 0 && cut < s.size() && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  return cut;
-}
-
 }  // namespace
 
 std::int64_t parse_timestamp_ns(std::string_view t) {

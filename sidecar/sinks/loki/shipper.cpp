@@ -372,12 +372,13 @@ struct Shipper::Impl {
       const bool full = f.batch.line_bytes() >= options.batch_bytes;
       // Not full: more may come. Read again at once while reads bring lines; wait only once a
       // read found nothing, until the batch's time is up.
-      if (!full && !finish && got == 0 && Clock::now() - batch_started < options.batch_wait) {
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, std::min<Clock::duration>(20ms, options.batch_wait));
+      if (!full && !finish && Clock::now() - batch_started < options.batch_wait) {
+        if (got == 0) {
+          std::unique_lock lock(mu);
+          cv.wait_for(lock, std::min<Clock::duration>(20ms, options.batch_wait));
+        }
         continue;
       }
-      if (!full && got > 0 && !finish && Clock::now() - batch_started < options.batch_wait) continue;
       if (!hand_over()) {
         given_up = true;
         break;

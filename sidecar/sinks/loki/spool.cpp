@@ -278,12 +278,12 @@ struct Spool::Impl {
     return nullptr;
   }
 
-  bool is_live(const Stem& s, const Listed& f) const {
+  // Whether `f` is still the file the drain appends to (`<stem>.log` has its inode).
+  static bool is_live(const Listed& f) {
     struct stat st {};
     const auto at = f.path.rfind(".log");
     const std::string live = f.path.substr(0, at + 4);
     if (::stat(live.c_str(), &st) != 0) return false;
-    (void)s;
     return st.st_dev == f.id.device && st.st_ino == f.id.inode;
   }
 
@@ -352,7 +352,7 @@ struct Spool::Impl {
             return handed;
           }
         }
-        if (is_live(s, o.file)) return handed;
+        if (is_live(o.file)) return handed;
         if (!o.carry.empty()) {  // a last line without its '\n'
           take(stem, o.carry);
           handed += o.carry.size();
@@ -434,15 +434,9 @@ void Spool::commit(const SpoolTicket& ticket) {
 std::uint64_t Spool::pending_bytes() const {
   std::uint64_t pending = 0;
   for (const auto& [stem, s] : impl_->stems)
-    for (const auto& f : s.files) {
-      std::uint64_t size = f.size;
-      if (!f.gz) {
-        struct stat st {};
-        if (::stat(f.path.c_str(), &st) == 0 && st.st_ino == f.id.inode)
-          size = static_cast<std::uint64_t>(st.st_size);
-      }
+    for (const auto& f : s.files) {  // sizes as refresh() just listed them: no stat again
       const std::uint64_t at = impl_->shipped(f);
-      pending += size > at ? size - at : 0;
+      pending += f.size > at ? f.size - at : 0;
     }
   return pending;
 }
