@@ -46,14 +46,21 @@ void child_environment(const TempDir& root) {
   ::setenv("SHMLOG_RING_BYTES", "64MiB", 1);
 }
 
+namespace {
+
+std::size_t count_started(const std::string& err) {
+  std::size_t n = 0;
+  for (auto at = err.find(": draining "); at != std::string::npos; at = err.find(": draining ", at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
 void wait_started(const TempDir& root, std::size_t count) {
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   for (;;) {
     const std::string err = read_file(root.file("sidecar.err"));
-    std::size_t n = 0;
-    for (auto at = err.find(": draining "); at != std::string::npos; at = err.find(": draining ", at + 1))
-      ++n;
-    if (n >= count) return;
+    if (count_started(err) >= count) return;
     REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the sidecar did not start:\n" << err);
     std::this_thread::sleep_for(5ms);
   }
@@ -77,10 +84,14 @@ std::uint64_t json_uint(const std::string& text, const char* key) {
   return v.empty() ? 0 : std::stoull(v);
 }
 
-void kill_and_restart(Child& sidecar, const std::vector<std::string>& argv, const TempDir& root) {
+std::size_t kill_and_restart(Child& sidecar, const std::vector<std::string>& argv, const TempDir& root) {
   sidecar.kill(SIGKILL);
   REQUIRE(sidecar.wait(10s));
+  // Counted after the wait: the killed one writes nothing more. It may have been killed before it
+  // said it was draining, so the count of kills is not the count of lines.
+  const std::size_t before = count_started(read_file(root.file("sidecar.err")));
   sidecar = Child::spawn(argv, root.file("sidecar.err"));
+  return before + 1;
 }
 
 bool exited_ok(const std::optional<int>& status) {

@@ -23,7 +23,8 @@ void wait_started(const TempDir& root, std::size_t count);
 std::vector<std::string> file_lines(const std::string& path);
 std::uint64_t json_uint(const std::string& text, const char* key);
 // kill -9 of the sidecar, and a new one started in its place (its stderr appended to the same file).
-void kill_and_restart(Child& sidecar, const std::vector<std::string>& argv, const TempDir& root);
+// Returns the count to give wait_started for the new one.
+std::size_t kill_and_restart(Child& sidecar, const std::vector<std::string>& argv, const TempDir& root);
 bool exited_ok(const std::optional<int>& status);
 
 }  // namespace shmlog::test

@@ -56,15 +56,16 @@ TEST_CASE("kill -9 of the sidecar, again and again under load: nothing lost, not
   Child load = Child::spawn(loadgen_argv(2, 2, kRecords, 50000));  // about 3 s of load
   std::mt19937 rng(12345);
   int kills = 0;
+  std::size_t started = 1;
   Child sidecar = Child::spawn(sidecar_argv(root), root.file("sidecar.err"));
   // Kills at random moments: while starting, resuming, formatting, writing, moving cursors.
   for (int i = 0; i < 20; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 280));
-    kill_and_restart(sidecar, sidecar_argv(root), root);
+    started = kill_and_restart(sidecar, sidecar_argv(root), root);
     ++kills;
   }
   REQUIRE(exited_ok(load.wait(120s)));
-  wait_started(root, static_cast<std::size_t>(kills) + 1);
+  wait_started(root, started);
   sidecar.kill(SIGTERM);
   CHECK_MESSAGE(exited_ok(sidecar.wait(30s)), test::read_file(root.file("sidecar.err")));
   auto check = test::read_output(root.file("out"), "load");
@@ -175,12 +176,13 @@ TEST_CASE("rotation under load, with kill -9 between: every record once, across 
   Child load = Child::spawn(loadgen_argv(2, 2, kRecords, 20000));
   Child sidecar = Child::spawn(argv, root.file("sidecar.err"));
   std::mt19937 rng(7);
+  std::size_t started = 1;
   for (int i = 0; i < 5; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 200));
-    kill_and_restart(sidecar, argv, root);
+    started = kill_and_restart(sidecar, argv, root);
   }
   REQUIRE(exited_ok(load.wait(60s)));
-  wait_started(root, 6);
+  wait_started(root, started);
   sidecar.kill(SIGTERM);
   CHECK_MESSAGE(exited_ok(sidecar.wait(30s)), test::read_file(root.file("sidecar.err")));
   auto check = test::read_output(root.file("out"), "load");
@@ -203,12 +205,13 @@ TEST_CASE("sampling with kill -9 between: kept records once, the rest counted in
   constexpr std::uint64_t kRecords = 60000;
   Child load = Child::spawn(loadgen_argv(1, 2, kRecords, 30000));
   Child sidecar = Child::spawn(argv, root.file("sidecar.err"));
+  std::size_t started = 1;
   for (int i = 0; i < 4; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + 100 * i));
-    kill_and_restart(sidecar, argv, root);
+    started = kill_and_restart(sidecar, argv, root);
   }
   REQUIRE(exited_ok(load.wait(60s)));
-  wait_started(root, 5);
+  wait_started(root, started);
   sidecar.kill(SIGTERM);
   CHECK_MESSAGE(exited_ok(sidecar.wait(30s)), test::read_file(root.file("sidecar.err")));
   std::uint64_t records = 0, sampled = 0;
