@@ -1,6 +1,9 @@
 #include "cli/sidecar_command.hpp"
 
+#include "control/level_overrides.hpp"
 #include "drain/drainer.hpp"
+#include "http/status_server.hpp"
+#include "http/tail_hub.hpp"
 #include "settings/sidecar_settings.hpp"
 #include "sinks/loki/shipper.hpp"
 
@@ -9,9 +12,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+
+#include <unistd.h>
 
 namespace shmlog::cli {
 namespace {
@@ -49,6 +55,27 @@ void install_signals() {
   sigaction(SIGPIPE, &sa, nullptr);
 }
 
+// The level overrides of PUT /api/level, kept next to the logs. A broken file must not keep the
+// sidecar down: it is set aside and the sidecar starts without overrides.
+std::unique_ptr<sidecar::LevelOverrides> load_levels(const std::string& out) {
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  const std::string path = out + "/.shmlog-levels.json";
+  auto loaded = sidecar::LevelOverrides::load(path);
+  if (loaded) return std::move(loaded.value());
+  const std::string aside = path + ".broken";
+  const bool moved = std::rename(path.c_str(), aside.c_str()) == 0;
+  std::fprintf(stderr, "shmlog sidecar: %s%s; starting without level overrides\n",
+               loaded.error().message.c_str(), moved ? ("; moved to " + aside).c_str() : "");
+  return sidecar::LevelOverrides::empty(path);
+}
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 struct Options {
   std::map<std::string, std::string> given;  // flag name -> value, only those on the command line
   std::string config;
@@ -75,6 +102,16 @@ int run(const Options& options) {
   settings->config_file = config_path;
   const std::string dir = settings->dir, out = settings->out;
   const auto shutdown_deadline = settings->shutdown_deadline;
+  const sidecar::HttpOptions http = settings->http;
+  sidecar::SidecarInfo info;
+  info.version = SHMLOG_VERSION;
+  info.pid = static_cast<std::int32_t>(::getpid());
+  info.started_unix_ms = unix_ms_now();
+  info.settings = settings->effective;
+  const auto started_at = std::chrono::steady_clock::now();
+  std::string loki_url = settings->loki.url;
+  for (const auto& [flag, value] : settings->effective)
+    if (flag == "loki-url") loki_url = value;  // user info masked
   // The shipper reads the files back on its own thread: Loki slow or down never slows the drain.
   std::unique_ptr<sidecar::loki::Shipper> shipper;
   if (!settings->loki.url.empty()) {
@@ -87,12 +124,40 @@ int run(const Options& options) {
     }
     shipper = std::move(started.value());
   }
-  sidecar::Drainer drainer(std::move(settings.value()));
+  auto levels = load_levels(out);
+  sidecar::TailHub tail;
+  sidecar::Drainer drainer(std::move(settings.value()), levels.get(), &tail);
+  std::unique_ptr<sidecar::StatusServer> server;
+  if (http.enabled) {
+    sidecar::StatusSources sources;
+    sources.levels = levels.get();
+    sources.tail = &tail;
+    sources.snapshot = [&drainer, &shipper, info, started_at, loki_url] {
+      sidecar::Snapshot s;
+      s.sidecar = info;
+      s.sidecar.uptime_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
+      s.drain = drainer.snapshot();
+      if (shipper) s.loki = shipper->stats();
+      s.loki_url = loki_url;
+      return s;
+    };
+    auto serving = sidecar::StatusServer::start(http, std::move(sources));
+    if (!serving) {
+      std::fprintf(stderr, "shmlog sidecar: %s\n", serving.error().message.c_str());
+      return kExitUsage;
+    }
+    server = std::move(serving.value());
+  }
   g_drainer = &drainer;
   install_signals();
   // Said once the signals are ours: from this line on, SIGTERM means "drain, then exit 0".
   std::fprintf(stderr, "shmlog sidecar %s: draining %s into %s%s\n", SHMLOG_VERSION, dir.c_str(), out.c_str(),
                shipper ? " and shipping to Loki" : "");
+  if (server)
+    std::fprintf(stderr, "shmlog sidecar: status at http://%s%s%s:%d/\n",
+                 http.host.find(':') != std::string::npos ? "[" : "", http.host.c_str(),
+                 http.host.find(':') != std::string::npos ? "]" : "", server->port());
   const int rc = drainer.run();
   g_drainer = nullptr;
   const auto s = drainer.stats();
@@ -119,6 +184,8 @@ int run(const Options& options) {
         static_cast<unsigned long long>(l.entries_sent), static_cast<unsigned long long>(l.entries_rejected),
         static_cast<unsigned long long>(l.lost_bytes), static_cast<unsigned long long>(l.pending_bytes));
   }
+  // Served until the end, so /readyz says "stopping" while the last records go out.
+  if (server) server->stop();
   return rc;
 }
 

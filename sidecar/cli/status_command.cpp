@@ -3,6 +3,7 @@
 #include "cli/display.hpp"
 #include "cli/json_fields.hpp"
 #include "cli/ring_paths.hpp"
+#include "cli/status_remote.hpp"
 #include "settings/sidecar_settings.hpp"
 
 #include <shmlog/config.hpp>
@@ -325,6 +326,9 @@ void add_status_command(CLI::App& app, Action& action) {
                   fmt::format("The ring directory, or one ring file (default: ${}, else {})", kDirEnv,
                               sidecar::SidecarSettings{}.dir))
       ->type_name("DIR");
+  cmd->add_option("--url", options->url,
+                  "Read a running sidecar over HTTP instead (its --http-addr, e.g. http://127.0.0.1:9880)")
+      ->type_name("URL");
   cmd->add_flag("--json", options->json,
                 "Print one JSON document {\"dir\": ..., \"rings\": [...], \"summary\": {...}}");
   cmd->add_option(
@@ -346,7 +350,9 @@ void add_status_command(CLI::App& app, Action& action) {
     if (!stale_after->empty())
       options->stale_after =
           std::chrono::duration_cast<std::chrono::milliseconds>(*parse_duration(*stale_after));
-    action = [options] { return run_status(*options); };
+    action = [options] {
+      return options->url.empty() ? run_status(*options) : run_remote_status(options->url, options->json);
+    };
   });
 }
 

@@ -14,6 +14,7 @@ namespace shmlog::cli {
 struct StatusOptions {
   std::string dir;  // empty: $SHMLOG_DIR, else the sidecar's default (/var/run/shmlog)
   bool json = false;
+  std::string url;  // a running sidecar's endpoint: read its /status instead of the ring files
   // A drainer whose last heartbeat is older than this is shown as stale. The sidecar beats once
   // a second, so 10 s is many missed beats, not one slow round.
   std::chrono::milliseconds stale_after{10000};

@@ -1,9 +1,11 @@
 #include "drain/drainer.hpp"
 
+#include "control/level_overrides.hpp"
 #include "drain/drop_notice.hpp"
 #include "drain/resume.hpp"
 #include "drain/wake.hpp"
 #include "drain/wall_clock.hpp"
+#include "http/tail_hub.hpp"
 #include "sinks/file/rotating_file.hpp"
 #include "transforms/admission.hpp"
 
@@ -17,6 +19,7 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <vector>
@@ -46,6 +49,7 @@ std::size_t resume_window(std::size_t piece_bytes, std::size_t max_message_bytes
 constexpr auto kIdleWait = 50ms;  // longest sleep: rescans, signals and new rings are seen by then
 constexpr auto kDropCheck = 250ms;
 constexpr auto kHeartbeat = 1s;
+constexpr auto kPublishEvery = 250ms;  // the snapshot behind /status and /metrics
 
 void fill_from_environment(std::string& field, const char* variable) {
   if (!field.empty()) return;
@@ -75,6 +79,13 @@ struct Ring {
   Output* output = nullptr;  // outputs are never erased, so the pointer stays valid
   Clock::time_point next_drop_check{};
   Clock::time_point next_heartbeat{};
+  // For the snapshot: records taken, the newest one's time, the level the app started with
+  // (restored when an override is cleared).
+  std::uint64_t records = 0;
+  std::uint64_t records_published = 0;
+  std::uint64_t newest_ns = 0;
+  std::uint32_t lanes_set_aside = 0;
+  Level own_level = Level::trace;
 };
 
 struct Output {
@@ -90,6 +101,8 @@ struct Output {
   std::vector<std::array<std::uint64_t, kLevelCount>> pending_drop_counts;
   std::unique_ptr<ResumeIndex> resume;
   bool failing = false;
+  Clock::time_point failing_since{};
+  LevelCounts records{};  // lines written for records, by level (for /metrics)
   Clock::time_point retry_at{};
   std::chrono::milliseconds backoff{100};
 };
@@ -98,6 +111,13 @@ struct Output {
 
 struct Drainer::Impl {
   SidecarSettings settings;
+  LevelOverrides* levels = nullptr;
+  TailHub* tail = nullptr;
+  std::uint64_t levels_applied = 0;  // the generation written into the rings
+  mutable std::mutex published_mu;
+  DrainSnapshot published;  // under published_mu
+  Clock::time_point next_publish{}, last_publish{};
+  bool draining = false;
   JsonOptions json;
   DrainStats stats;
   std::vector<std::unique_ptr<Ring>> rings;
@@ -115,7 +135,7 @@ struct Drainer::Impl {
   std::string line;  // scratch
   std::size_t piece_bytes = kMaxPieceBytes;
 
-  explicit Impl(SidecarSettings s) : settings(std::move(s)) {
+  Impl(SidecarSettings s, LevelOverrides* l, TailHub* t) : settings(std::move(s)), levels(l), tail(t) {
     piece_bytes = static_cast<std::size_t>(
         std::clamp<std::uint64_t>(settings.file.max_bytes / 4, 4096, kMaxPieceBytes));
     json.max_message_bytes = settings.max_message_bytes;
@@ -177,6 +197,9 @@ struct Drainer::Impl {
     ring->lanes.resize(ring->info.lane_count);
     resuming = resuming || at_start;
     ring->reader = std::move(reader.value());
+    ring->own_level = ring->reader->min_level();
+    if (levels != nullptr) ring->own_level = levels->own_level(path).value_or(ring->own_level);
+    apply_level(*ring);
     rings.push_back(std::move(ring));
     ++stats.rings_opened;
   }
@@ -224,6 +247,7 @@ struct Drainer::Impl {
 
   void fail(Output& out, const std::string& why) {
     if (!out.failing) say(why + "; the records wait in the rings, retrying");
+    if (!out.failing) out.failing_since = Clock::now();
     out.failing = true;
     out.retry_at = Clock::now() + out.backoff;
     out.backoff = std::min<std::chrono::milliseconds>(out.backoff * 2, 5s);
@@ -294,6 +318,7 @@ struct Drainer::Impl {
     }
     report_thinning(false);
     flush_all();
+    if (tail != nullptr && tail->active()) tail->flush_round();
     return work;
   }
 
@@ -360,6 +385,8 @@ struct Drainer::Impl {
     if (lane.batch.empty()) return false;
     RecordView view;
     const auto now = Clock::now();
+    // Checked once a batch: a tail opened meanwhile sees the next batch's lines.
+    TailHub* const tail_now = tail != nullptr && tail->active() ? tail : nullptr;
     for (std::size_t i = 0; i < lane.batch.records.size(); ++i) {
       if (auto d = reader.decode(lane.batch, i, view); !d) {
         // Take the good records before it, and set the lane aside.
@@ -369,9 +396,16 @@ struct Drainer::Impl {
         break;
       }
       if (!out.admission.admit(view.level, now)) continue;
+      const std::size_t line_at = out.buffer.size();
       append_json_line(view, ring.info, json, out.buffer, &ring.lines);
+      if (tail_now != nullptr)
+        tail_now->offer(ring.info.service, view.level,
+                        std::string_view(out.buffer).substr(line_at, out.buffer.size() - line_at - 1));
       ++out.buffer_lines;
       ++stats.records;
+      ++ring.records;
+      ++out.records[std::min<std::size_t>(static_cast<std::size_t>(view.level), kLevelCount - 1)];
+      ring.newest_ns = std::max(ring.newest_ns, view.timestamp_ns);
       // Lines can be far longer than their records (a long template, escaping): the piece is
       // bounded by what was written, so the batch ends here and the rest waits for the next round.
       if (out.buffer.size() >= piece_bytes && i + 1 < lane.batch.records.size()) {
@@ -386,6 +420,7 @@ struct Drainer::Impl {
 
   void set_aside(Ring& ring, std::uint32_t l, Output& out, const std::string& why) {
     ring.lanes[l].broken = true;
+    ++ring.lanes_set_aside;
     ++stats.lanes_set_aside;
     say(ring.path + ": lane " + std::to_string(l) + " set aside: " + why);
     append_problem_notice(
@@ -426,6 +461,10 @@ struct Drainer::Impl {
         if (out.file)
           if (auto st = out.file->reopen(); !st) fail(out, st.error().message);
     }
+    if (levels != nullptr && levels->generation() != levels_applied) {
+      levels_applied = levels->generation();
+      for (auto& ring : rings) apply_level(*ring);
+    }
     for (auto& ring : rings) {
       if (now >= ring->next_heartbeat) {
         ring->reader->heartbeat(static_cast<std::int32_t>(::getpid()), wall_clock_ns());
@@ -453,8 +492,91 @@ struct Drainer::Impl {
         drained_kept.insert(ring.path);
       }
       ++stats.rings_removed;
+      if (levels != nullptr) (void)levels->forget_own_level(ring.path);
       it = rings.erase(it);
     }
+    publish(false);
+  }
+
+  // ---- what /status and /metrics show ----
+
+  // The service's override if it has one, else the level the app started with. The app's own
+  // level is kept in the overrides file while an override holds, for a restarted sidecar.
+  void apply_level(Ring& ring) {
+    if (levels == nullptr) return;
+    const auto override_level = levels->for_service(ring.info.service);
+    const Level want = override_level.value_or(ring.own_level);
+    Status kept = override_level ? levels->remember_own_level(ring.path, ring.own_level)
+                                 : levels->forget_own_level(ring.path);
+    if (!kept) say("level overrides: " + kept.error().message);
+    if (ring.reader->min_level() == want) return;
+    if (auto st = ring.reader->set_min_level(want); !st)
+      say(ring.path + ": cannot set its level: " + st.error().message);
+  }
+
+  void publish(bool now_regardless) {
+    const auto now = Clock::now();
+    if (!now_regardless && now < next_publish) return;
+    next_publish = now + kPublishEvery;
+    const double dt = std::chrono::duration<double>(now - last_publish).count();
+    const bool first = last_publish == Clock::time_point{};
+    last_publish = now;
+    const auto wall_ns = wall_clock_ns();
+    DrainSnapshot s;
+    s.rings.reserve(rings.size());
+    for (auto& r : rings) {
+      RingStatus& rs = s.rings.emplace_back();
+      rs.file = r->path;
+      rs.service = r->info.service;
+      rs.pod = r->info.pod;
+      rs.pod_namespace = r->info.pod_namespace;
+      rs.container = r->info.container;
+      rs.writer_pid = r->info.writer_pid;
+      rs.writer_alive = r->reader->writer_alive();
+      rs.lanes_total = r->info.lane_count;
+      rs.capacity_bytes = r->info.lane_bytes * r->info.lane_count;
+      for (std::uint32_t l = 0; l < r->info.lane_count; ++l) {
+        const LaneState ls = r->reader->lane_state(l);
+        rs.used_bytes += ls.used_bytes();
+        rs.lanes_in_use += ls.owner_tid != 0 ? 1 : 0;
+        for (std::size_t i = 0; i < kLevelCount; ++i) rs.dropped[i] += ls.dropped[i];
+      }
+      rs.fill_ratio =
+          rs.capacity_bytes > 0
+              ? std::min(1.0, static_cast<double>(rs.used_bytes) / static_cast<double>(rs.capacity_bytes))
+              : 0.0;
+      rs.lanes_set_aside = r->lanes_set_aside;
+      rs.records_total = r->records;
+      rs.records_per_s = !first && dt > 0 ? static_cast<double>(r->records - r->records_published) / dt : 0.0;
+      r->records_published = r->records;
+      rs.last_write_age_s =
+          r->newest_ns == 0 ? -1.0
+                            : static_cast<double>(wall_ns > r->newest_ns ? wall_ns - r->newest_ns : 0) / 1e9;
+      rs.min_level = r->reader->min_level();
+    }
+    for (auto& [stem, out] : outputs) {
+      FileStatus& f = s.files.emplace_back();
+      f.service = out.identity ? out.identity->service : stem;  // the name, as the rings' metrics have it
+      f.path = settings.out + "/" + stem + ".log";
+      if (out.file) f.stats = out.file->stats();
+      f.failing = out.failing;
+      f.records = out.records;
+      f.sampled = out.admission.totals().sampled;
+      f.limited = out.admission.totals().limited;
+      if (out.failing) {
+        s.degraded = true;
+        s.failing_for_s =
+            std::max(s.failing_for_s, std::chrono::duration<double>(now - out.failing_since).count());
+      }
+    }
+    s.records_total = stats.records;
+    s.drop_reports = stats.drop_reports;
+    s.rings_removed = stats.rings_removed;
+    s.write_failures = stats.write_failures;
+    s.draining = draining;
+    s.stopping = stop_requested.load();
+    std::lock_guard lock(published_mu);
+    published = std::move(s);
   }
 
   bool any_output_failing() const {
@@ -483,6 +605,8 @@ struct Drainer::Impl {
     watch_directory();
     rescan(true);
     resume();
+    draining = true;
+    publish(true);
     next_rescan = Clock::now() + settings.rescan_interval;
     std::optional<Clock::time_point> deadline;
     for (;;) {
@@ -519,11 +643,14 @@ struct Drainer::Impl {
     for (auto& [stem, out] : outputs)
       if (out.file) (void)out.file->sync();
     if (inotify_fd >= 0) ::close(inotify_fd);
+    draining = false;
+    publish(true);
     return 0;
   }
 };
 
-Drainer::Drainer(SidecarSettings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
+Drainer::Drainer(SidecarSettings settings, LevelOverrides* levels, TailHub* tail)
+    : impl_(std::make_unique<Impl>(std::move(settings), levels, tail)) {}
 Drainer::~Drainer() = default;
 
 int Drainer::run() {
@@ -538,6 +665,11 @@ void Drainer::stop() {
 void Drainer::reopen() {
   impl_->reopen_requested.store(true);
   wake_private(impl_->own_word);
+}
+
+DrainSnapshot Drainer::snapshot() const {
+  std::lock_guard lock(impl_->published_mu);
+  return impl_->published;
 }
 
 DrainStats Drainer::stats() const {

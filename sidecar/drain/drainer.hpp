@@ -5,6 +5,7 @@
 #pragma once
 
 #include "settings/sidecar_settings.hpp"
+#include "status/snapshot.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -24,9 +25,14 @@ struct DrainStats {
   bool degraded = false;  // an output is failing; its records wait in the rings
 };
 
+class LevelOverrides;
+class TailHub;
+
 class Drainer {
  public:
-  explicit Drainer(SidecarSettings settings);
+  // `levels` (may be null) are written into the rings of their services; `tail` (may be null)
+  // is offered every line written while a live tail is open. Both must outlive run().
+  explicit Drainer(SidecarSettings settings, LevelOverrides* levels = nullptr, TailHub* tail = nullptr);
   ~Drainer();
   Drainer(const Drainer&) = delete;
   Drainer& operator=(const Drainer&) = delete;
@@ -39,7 +45,10 @@ class Drainer {
   void stop();
   void reopen();
 
+  // Call after run() has returned.
   DrainStats stats() const;
+  // Thread-safe: the state the drain thread published last (four times a second).
+  DrainSnapshot snapshot() const;
 
  private:
   struct Impl;

@@ -32,5 +32,8 @@ Result<std::chrono::milliseconds> parse_ms(std::string_view v, std::chrono::mill
 std::vector<std::string> split_list(std::string_view v);
 
 std::vector<Row> loki_rows();
+std::vector<Row> http_rows();
+// The rules that span rows (an address beyond loopback needs the opt-in and a token file).
+Status check_http(const HttpOptions& http);
 
 }  // namespace shmlog::sidecar

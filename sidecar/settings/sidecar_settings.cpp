@@ -13,11 +13,23 @@
 namespace shmlog::sidecar {
 namespace {
 
-// The drain's and the files' rows, then the shipper's.
+// The drain's and the files' rows, then the shipper's, then the status endpoint's.
 std::vector<Row> with_loki(std::vector<Row> rows) {
-  auto loki = loki_rows();
-  rows.insert(rows.end(), std::make_move_iterator(loki.begin()), std::make_move_iterator(loki.end()));
+  for (auto more : {loki_rows(), http_rows()})
+    rows.insert(rows.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   return rows;
+}
+
+// "https://user:pw@host/" -> "https://user:***@host/": what /status may show of a URL.
+std::string mask_user_info(const std::string& url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto host_end = url.find_first_of("/?#", scheme + 3);
+  const auto at = url.rfind('@', host_end == std::string::npos ? url.size() : host_end);
+  if (at == std::string::npos || at < scheme + 3) return url;
+  const auto colon = url.find(':', scheme + 3);
+  const auto keep = colon != std::string::npos && colon < at ? colon + 1 : at;
+  return url.substr(0, keep) + (keep == at ? "@" : "***@") + url.substr(at + 1);
 }
 
 const std::vector<Row>& rows() {
@@ -203,10 +215,13 @@ Result<SidecarSettings> resolve_settings(const std::map<std::string, std::string
       source = flag + " (config file)";
       value = c->second;
     } else {
+      s.effective.emplace_back(flag, std::string(r.info.default_value));
       continue;
     }
     if (!r.apply(s, value)) return bad(r.info, source, value);
+    s.effective.emplace_back(flag, flag == "loki-url" ? mask_user_info(value) : value);
   }
+  if (auto st = check_http(s.http); !st) return st.error();
   return s;
 }
 

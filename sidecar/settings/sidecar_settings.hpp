@@ -20,6 +20,17 @@
 
 namespace shmlog::sidecar {
 
+struct HttpOptions {
+  bool enabled = true;
+  std::string host = "127.0.0.1";
+  int port = 9880;  // 0: any free port; the sidecar says which
+  bool allow_remote = false;
+  std::string token_file;  // beyond loopback: the bearer token the write endpoints want
+};
+
+// 127.0.0.0/8, ::1 or localhost.
+bool loopback_host(std::string_view host);
+
 struct SidecarSettings {
   std::string dir = "/var/run/shmlog";       // the rings (the library's SHMLOG_DIR)
   std::string out = "/var/log/shmlog";       // the JSON-lines files
@@ -31,7 +42,12 @@ struct SidecarSettings {
   std::size_t max_message_bytes = 65536;
   AdmissionSettings admission;
   loki::LokiOptions loki;  // shipping is off while loki.url is empty
+  HttpOptions http;
   std::string config_file;
+  // Every setting's effective value by flag name, in table order (given or default), for
+  // /status. No secret is a setting (credentials come from files), but a URL's user info is
+  // masked.
+  std::vector<std::pair<std::string, std::string>> effective;
 };
 
 struct SidecarSetting {

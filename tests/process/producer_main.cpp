@@ -58,6 +58,7 @@ struct Options {
   bool slow_copy = false;                         // strings are copied one page fault at a time
   std::uint32_t interval_us = 0;                  // pause between records
   bool rich = false;
+  bool debug_too = false;  // also a DEBUG record after each one (the level control test)
   Then then = Then::exit;
   bool fork = false;        // log, fork, log in both (see run_fork)
   bool child_logs = true;   // --fork: the child logs too
@@ -139,6 +140,8 @@ Options parse(int argc, char** argv) {
       o.slow_copy = true;
     } else if (a == "--rich") {
       o.rich = true;
+    } else if (a == "--debug-too") {
+      o.debug_too = true;
     } else if (a == "--then") {
       std::string_view v = value();
       if (v == "exit")
@@ -285,6 +288,7 @@ void worker(const Options& o, std::uint32_t t) {
       shmlog::test::fill_pad(pad.data(), id, pad.size());
       log_record(log, o, n, t, o.threads, pad, "main");
     }
+    if (o.debug_too) log.debug("debug {} of thread {}", n, t);
     if (n + 1 == o.ready_after && g_ready.fetch_add(1) + 1 == o.threads) say("ready");
     if (o.flush_every != 0 && (n + 1) % o.flush_every == 0) shmlog::flush(std::chrono::seconds(10));
     if (o.interval_us != 0) std::this_thread::sleep_for(std::chrono::microseconds(o.interval_us));

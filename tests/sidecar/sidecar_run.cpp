@@ -21,7 +21,9 @@ std::vector<std::string> sidecar_argv(const TempDir& root) {
           "--shutdown-deadline",
           "10s",
           "--rescan",
-          "200ms"};
+          "200ms",
+          "--http-addr",  // tests run side by side: each its own port
+          "127.0.0.1:0"};
 }
 
 std::vector<std::string> loadgen_argv(unsigned p, unsigned t, std::uint64_t n, unsigned rate) {

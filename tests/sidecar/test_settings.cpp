@@ -159,3 +159,45 @@ TEST_CASE("Loki settings: off without a URL, labels checked, ids never labels") 
   REQUIRE(none);
   CHECK(none->loki.label_fields.empty());
 }
+
+TEST_CASE("the status endpoint: loopback by default, the pod network only with an opt-in and a token") {
+  auto s = resolve_settings({}, {}, {});
+  REQUIRE(s);
+  CHECK(s->http.enabled);
+  CHECK(s->http.host == "127.0.0.1");
+  CHECK(s->http.port == 9880);
+  auto v6 = resolve_settings({{"http-addr", "[::1]:0"}}, {}, {});
+  REQUIRE(v6);
+  CHECK(v6->http.host == "::1");
+  CHECK(v6->http.port == 0);
+  auto off = resolve_settings({}, {}, {{"SHMLOG_HTTP_ADDR", "off"}});
+  REQUIRE(off);
+  CHECK_FALSE(off->http.enabled);
+  for (const char* bad : {"9880", "127.0.0.1", "127.0.0.1:99999", "127.0.0.1:x", ":80", "[::1]80", "a:b:c"}) {
+    auto r = resolve_settings({{"http-addr", bad}}, {}, {});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("--http-addr") != std::string::npos);
+  }
+  auto remote = resolve_settings({{"http-addr", "0.0.0.0:9880"}}, {}, {});
+  REQUIRE_FALSE(remote);
+  CHECK(remote.error().message.find("--http-allow-remote") != std::string::npos);
+  auto no_token = resolve_settings({{"http-addr", "0.0.0.0:9880"}, {"http-allow-remote", "true"}}, {}, {});
+  REQUIRE_FALSE(no_token);
+  CHECK(no_token.error().message.find("--http-token-file") != std::string::npos);
+  auto pod = resolve_settings({{"http-addr", "0.0.0.0:9880"},
+                               {"http-allow-remote", "true"},
+                               {"http-token-file", "/etc/shmlog/token"}},
+                              {}, {});
+  REQUIRE(pod);
+  CHECK(pod->http.allow_remote);
+}
+
+TEST_CASE("the effective settings are listed for /status, a URL's password masked") {
+  auto s = resolve_settings({{"loki-url", "https://user:pw@loki:3100/x"}}, {}, {});
+  REQUIRE(s);
+  std::map<std::string, std::string> eff(s->effective.begin(), s->effective.end());
+  CHECK(eff.size() == sidecar_settings().size());
+  CHECK(eff["loki-url"] == "https://user:***@loki:3100/x");
+  CHECK(eff["dir"] == "/var/run/shmlog");
+  CHECK(eff["http-addr"] == "127.0.0.1:9880");
+}

@@ -1,22 +1,16 @@
 #include "sinks/loki/positions.hpp"
 
-#include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
+#include "util/atomic_file.hpp"
 
-#include <fcntl.h>
+#include <algorithm>
+#include <cstdio>
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <unistd.h>
 
 namespace shmlog::sidecar::loki {
 namespace {
-
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
 
 std::string hex16(std::uint64_t v) {
   char buf[17];
@@ -39,22 +33,6 @@ std::optional<std::uint64_t> parse_hex16(std::string_view s) {
   return v;
 }
 
-Status write_all(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error{"cannot write " + path + ": " + errno_text(errno)};
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return Ok{};
-}
-
-std::string directory_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 }  // namespace
 
 std::uint64_t fingerprint_of(std::string_view first_line) {
@@ -74,15 +52,10 @@ PositionStore PositionStore::empty(std::string path) {
 
 Result<PositionStore> PositionStore::load(std::string path) {
   PositionStore s = empty(path);
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    if (errno == ENOENT) return s;
-    return Error{"cannot read the Loki positions file " + path + ": " + errno_text(errno)};
-  }
-  std::string text;
-  char buf[8192];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
-  std::fclose(f);
+  auto read = read_whole_file(path);
+  if (!read) return Error{"the Loki positions file: " + read.error().message};
+  if (!read.value()) return s;  // none yet
+  const std::string& text = *read.value();
   auto bad = [&](const std::string& why) {
     return Error{"the Loki positions file " + path + " is not valid (" + why + ")"};
   };
@@ -185,26 +158,7 @@ Status PositionStore::save() {
   std::string text(sb.GetString(), sb.GetSize());
   text += '\n';
 
-  const std::string tmp = path_ + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return Error{"cannot create " + tmp + ": " + errno_text(errno)};
-  Status written = write_all(fd, text, tmp);
-  if (written && ::fsync(fd) != 0) written = Error{"cannot fsync " + tmp + ": " + errno_text(errno)};
-  ::close(fd);
-  if (!written) {
-    ::unlink(tmp.c_str());
-    return written;
-  }
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return Error{"cannot rename " + tmp + " to " + path_ + ": " + errno_text(err)};
-  }
-  // The rename is durable only once the directory is synced.
-  if (const int dir = ::open(directory_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  if (auto st = replace_file(path_, text); !st) return st;
   dirty_ = false;
   return Ok{};
 }

@@ -166,9 +166,16 @@ struct Shipper::Impl {
       f.wire = f.compressor.compress(f.body);
     }
     for (int attempt = 0;; ++attempt) {
+      const auto sent_at = Clock::now();
       const PushOutcome o = client->post(f.wire);
+      const double took = std::chrono::duration<double>(Clock::now() - sent_at).count();
       {
         std::lock_guard lock(mu);
+        const auto bucket = std::lower_bound(kPushSecondsBounds.begin(), kPushSecondsBounds.end(), took) -
+                            kPushSecondsBounds.begin();
+        ++stats.push_seconds_buckets[static_cast<std::size_t>(bucket)];
+        stats.push_seconds_sum += took;
+        ++stats.responses_by_status[o.status];
         ++stats.requests;
         stats.retries += attempt > 0 ? 1 : 0;
         stats.wire_bytes += o.wire_bytes;

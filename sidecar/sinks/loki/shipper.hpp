@@ -8,13 +8,19 @@
 
 #include <shmlog/result.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
 namespace shmlog::sidecar::loki {
+
+// Upper bounds (seconds) of the push duration histogram's buckets; +Inf is implied.
+inline constexpr std::array<double, 11> kPushSecondsBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                              0.5,   1,    2.5,   5,    10};
 
 struct ShipperStats {
   std::uint64_t entries_sent = 0;      // accepted by Loki
@@ -31,6 +37,11 @@ struct ShipperStats {
   std::string last_error;
   std::int64_t last_push_unix_ms = 0;  // last push Loki accepted
   double lag_seconds = 0;              // age of the newest entry Loki has, while lines wait
+  // Push requests by how long they took (answered or not), not cumulative: bucket i counts
+  // those up to kPushSecondsBounds[i] and above the bound before; the last counts the rest.
+  std::array<std::uint64_t, kPushSecondsBounds.size() + 1> push_seconds_buckets{};
+  double push_seconds_sum = 0;
+  std::map<int, std::uint64_t> responses_by_status;  // 0: no answer
 };
 
 class Shipper {
