@@ -33,7 +33,8 @@ Status replace_file(const std::string& path, std::string_view text) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return Error{"cannot create " + tmp + ": " + std::strerror(errno)};
   Status written = write_all(fd, text, tmp);
-  if (written && ::fsync(fd) != 0) written = Error{"cannot fsync " + tmp + ": " + std::strerror(errno)};
+  if (written && ::fdatasync(fd) != 0)
+    written = Error{"cannot fdatasync " + tmp + ": " + std::strerror(errno)};
   ::close(fd);
   if (!written) {
     ::unlink(tmp.c_str());

@@ -11,9 +11,9 @@
 
 namespace shmlog::sidecar {
 
-// Writes `text` to `<path>.tmp`, fsyncs it, renames it over `path` and fsyncs the directory (the
-// rename is durable only then). On failure the temporary file is removed and the error names
-// the step and the file.
+// Writes `text` to `<path>.tmp`, fdatasyncs it (its data and size: all a new file needs), renames it over
+// `path` and fsyncs the directory (the rename is durable only then). On failure the temporary file is removed
+// and the error names the step and the file.
 Status replace_file(const std::string& path, std::string_view text);
 
 // The whole file; std::nullopt when it does not exist; an Error naming it for any other failure.
