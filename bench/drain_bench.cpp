@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,12 +42,12 @@ std::int64_t realtime_ns() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-bool make_drain_dirs(const DrainOptions& o, CaseDirs& d, std::string& error) {
+bool make_drain_dirs(const SidecarBenchOptions& o, CaseDirs& d, std::string& error) {
   return make_dirs("shmlog-drain", o.keep, d, error);
 }
 
 // Starts the sidecar on core 1 with --rotate-bytes 1TiB (its memory sampled from then on).
-bool launch_drain_sidecar(const DrainOptions& o, const CaseDirs& d, Sidecar& s, std::string& error) {
+bool launch_drain_sidecar(const SidecarBenchOptions& o, const CaseDirs& d, Sidecar& s, std::string& error) {
   Spawn spec = sidecar_spawn(o.sidecar, d.rings->path(), d.out);
   spec.argv.insert(spec.argv.end(), {"--rotate-bytes", "1TiB"});
   return launch_sidecar(spec, d.rings->path(), s, error);
@@ -58,23 +59,26 @@ bool start_drain_sidecar(const DrainOptions& o, const CaseDirs& d, Sidecar& s, s
   return launch_drain_sidecar(o, d, s, error) && wait_until_draining(s, error);
 }
 
-// drain_Np: P producers fill their rings with no sidecar running and exit; the sidecar then
-// starts on core 1, gets SIGTERM as soon as it says "draining", takes everything and exits.
-CaseOut run_drain(const DrainOptions& o, unsigned producers) {
-  CaseOut r{"drain_" + std::to_string(producers) + "p"};
+}  // namespace
+
+CaseOut run_prefilled_drain(const SidecarBenchOptions& o, std::string name, unsigned producers,
+                            std::uint64_t records, const std::function<void(Sidecar&)>& while_draining) {
+  CaseOut r{std::move(name)};
   r.put_count("producers", producers);
-  r.put_count("records", o.records);
+  r.put_count("records", records);
   std::string error;
   CaseDirs d;
   if (!make_drain_dirs(o, d, error)) return r.fail(error);
-  const std::uint64_t ring_bytes = prefill_rings(o.loadgen, d, producers, o.records, error);
+  const std::uint64_t ring_bytes = prefill_rings(o.loadgen, d, producers, records, error);
   if (ring_bytes == 0) return r.fail(error);
   r.put_count("ring_bytes_per_producer", ring_bytes);
 
   Sidecar s;
   if (!launch_drain_sidecar(o, d, s, error)) return r.fail(error);
   rusage ru{};
-  if (!drain_and_exit(s, s.started + 60s + std::chrono::seconds(o.records / 100'000), ru, error))
+  std::function<void()> each;
+  if (while_draining) each = [&] { while_draining(s); };
+  if (!drain_and_exit(s, s.started + 60s + std::chrono::seconds(records / 100'000), ru, error, each))
     return r.fail(error);
   const auto ended = Clock::now();
   if (!s.written_at || !s.written_cpu_ns) return r.fail("the sidecar never said \"all records written\"");
@@ -89,12 +93,12 @@ CaseOut run_drain(const DrainOptions& o, unsigned producers) {
       static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) / 1e6;
   const double sys = static_cast<double>(ru.ru_stime.tv_sec) + static_cast<double>(ru.ru_stime.tv_usec) / 1e6;
   const OutputSize size = measure_output(d.out);
-  const auto records = static_cast<double>(o.records);
+  const auto n = static_cast<double>(records);
   r.put_count("lines", size.lines);
-  r.put("records_per_s", records / wall, 0);
-  r.put("cpu_records_per_s", cpu > 0 ? records / cpu : 0.0, 0);
+  r.put("records_per_s", n / wall, 0);
+  r.put("cpu_records_per_s", cpu > 0 ? n / cpu : 0.0, 0);
   r.put("mb_per_s", static_cast<double>(size.bytes) / 1e6 / wall, 1);
-  r.put("records_per_s_to_exit", records / wall_to_exit, 0);
+  r.put("records_per_s_to_exit", n / wall_to_exit, 0);
   r.put_count("bytes", size.bytes);
   r.put("wall_s", wall, 3);
   r.put("cpu_s", cpu, 3);
@@ -111,9 +115,17 @@ CaseOut run_drain(const DrainOptions& o, unsigned producers) {
   r.put_bool("pinned", s.child.pinned());
   r.put_text("out_fs", fs_type(d.out));
   r.put_text("ring_fs", fs_type(d.rings->path()));
-  if (size.lines != o.records)
-    r.fail("the output has " + std::to_string(size.lines) + " lines, expected " + std::to_string(o.records));
+  if (size.lines != records)
+    r.fail("the output has " + std::to_string(size.lines) + " lines, expected " + std::to_string(records));
   return r;
+}
+
+namespace {
+
+// drain_Np: P producers fill their rings with no sidecar running and exit; the sidecar then
+// starts on core 1, gets SIGTERM as soon as it says "draining", takes everything and exits.
+CaseOut run_drain(const DrainOptions& o, unsigned producers) {
+  return run_prefilled_drain(o, "drain_" + std::to_string(producers) + "p", producers, o.records);
 }
 
 // "2026-11-21T09:31:44.890133936Z" at the line's "timestamp" key: nanoseconds since the epoch.

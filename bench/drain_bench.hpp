@@ -12,6 +12,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <functional>
+#include <string>
 
 namespace shmlog_bench {
 
@@ -21,6 +23,14 @@ struct DrainOptions : SidecarBenchOptions {
   double latency_rate = 10'000;       // records/s of latency_10k
   double seconds = 5;                 // how long latency_10k writes and idle watches
 };
+
+// One drain of pre-filled rings, measured as drain_Np is (bench/README.md): P producers write
+// `records` into rings with no sidecar and exit; the sidecar starts on core 1, gets SIGTERM once
+// it says "draining", takes everything and exits. The case is named `name` and has drain_Np's
+// fields; it fails unless the output holds exactly `records` lines. `while_draining` (if set)
+// runs whenever the sidecar says something and at least every 100 ms until it exits.
+CaseOut run_prefilled_drain(const SidecarBenchOptions& options, std::string name, unsigned producers,
+                            std::uint64_t records, const std::function<void(Sidecar&)>& while_draining = {});
 
 // Adds the `drain` subcommand to `app`, filling `options`; returns it (check ->parsed()).
 CLI::App* add_drain_command(CLI::App& app, DrainOptions& options);

@@ -5,11 +5,15 @@
 //   shmlog-bench producer --cases shmlog,floor --bursts 500
 //   shmlog-bench drain --json                # the sidecar: throughput, latency, idle, memory
 //   shmlog-bench loki --json                 # the sidecar shipping to a local Loki receiver
+//   shmlog-bench http --json                 # the drain while its HTTP endpoint is asked and tailed
 #include "bench_support.hpp"
 #include "cases.hpp"
 #include "drain_bench.hpp"
 #ifdef SHMLOG_BENCH_LOKI
 #include "loki_bench.hpp"
+#endif
+#ifdef SHMLOG_BENCH_HTTP
+#include "http_bench.hpp"
 #endif
 
 #include <shmlog/config.hpp>
@@ -332,10 +336,17 @@ int main(int argc, char** argv) {
   LokiBenchOptions loki_opt;
   CLI::App* loki = add_loki_command(app, loki_opt);
 #endif
+#ifdef SHMLOG_BENCH_HTTP
+  HttpBenchOptions http_opt;
+  CLI::App* http = add_http_command(app, http_opt);
+#endif
   CLI11_PARSE(app, argc, argv);
   if (drain->parsed()) return run_drain_bench(drain_opt);
 #ifdef SHMLOG_BENCH_LOKI
   if (loki->parsed()) return run_loki_bench(loki_opt);
+#endif
+#ifdef SHMLOG_BENCH_HTTP
+  if (http->parsed()) return run_http_bench(http_opt);
 #endif
   if (pause_max < pause_min) {
     std::fprintf(stderr, "shmlog-bench: --pause-max-us must be >= --pause-min-us\n");

@@ -376,7 +376,9 @@ bool Sidecar::wait(int fd, Clock::duration timeout) {
 Spawn sidecar_spawn(const std::string& binary, const std::string& ring_dir, const std::string& out) {
   // The shutdown deadline is raised so that a long drain is never cut short.
   Spawn spec;
-  spec.argv = {binary, "sidecar", "--dir", ring_dir, "--out", out, "--shutdown-deadline", "1h"};
+  // Port 0: cases and runs side by side never fight over the status endpoint's port.
+  spec.argv = {binary, "sidecar",     "--dir",      ring_dir, "--out", out, "--shutdown-deadline",
+               "1h",   "--http-addr", "127.0.0.1:0"};
   spec.cpu = kConsumerCpu;
   spec.pipe_stderr = true;
   return spec;
@@ -418,11 +420,13 @@ bool stop_sidecar(Sidecar& s, Clock::duration timeout, std::string& error) {
   return true;
 }
 
-bool drain_and_exit(Sidecar& s, Clock::time_point deadline, rusage& usage, std::string& error) {
+bool drain_and_exit(Sidecar& s, Clock::time_point deadline, rusage& usage, std::string& error,
+                    const std::function<void()>& each) {
   bool term_sent = false;
   while (s.talking() && !g_interrupted && Clock::now() < deadline) {
     s.wait(-1, 100ms);
     if (!term_sent && s.draining()) term_sent = ::kill(s.child.pid(), SIGTERM) == 0;
+    if (each) each();
   }
   if (s.talking()) {
     error = g_interrupted ? "interrupted" : "the sidecar did not finish in time";

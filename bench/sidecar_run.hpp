@@ -191,7 +191,10 @@ bool wait_until_draining(Sidecar& s, std::string& error);
 bool stop_sidecar(Sidecar& s, Clock::duration timeout, std::string& error);
 // For a sidecar draining rings whose writers are gone: SIGTERM as soon as it says "draining",
 // then waits (until `deadline`) for it to take everything and exit 0. Its usage in `usage`.
-bool drain_and_exit(Sidecar& s, Clock::time_point deadline, rusage& usage, std::string& error);
+// `each` (if set) runs whenever the sidecar has said something and at least every 100 ms until
+// it exits: `shmlog-bench http` starts and stops its clients there.
+bool drain_and_exit(Sidecar& s, Clock::time_point deadline, rusage& usage, std::string& error,
+                    const std::function<void()>& each = {});
 
 // A case's two directories: the rings on tmpfs, as a pod's `medium: Memory` emptyDir is, and the
 // output under /tmp, on the disk a real deployment would write to.
