@@ -78,8 +78,7 @@ Status LevelOverrides::set(const std::string& service, std::optional<Level> leve
   else
     next.erase(service);
   if (next == levels_) return Ok{};
-  if (auto st = replace_file(path_, to_json(next, own_)); !st) return st;
-  levels_ = std::move(next);
+  if (auto st = save_locked(std::move(next), own_); !st) return st;
   generation_.fetch_add(1, std::memory_order_acq_rel);
   return Ok{};
 }
@@ -91,6 +90,14 @@ std::optional<Level> LevelOverrides::for_service(const std::string& service) con
   return std::nullopt;
 }
 
+// The file first, then memory: a save that fails changes nothing.
+Status LevelOverrides::save_locked(std::map<std::string, Level> levels, std::map<std::string, Level> own) {
+  if (auto st = replace_file(path_, to_json(levels, own)); !st) return st;
+  levels_ = std::move(levels);
+  own_ = std::move(own);
+  return Ok{};
+}
+
 std::optional<Level> LevelOverrides::own_level(const std::string& ring) const {
   std::lock_guard lock(mu_);
   if (auto it = own_.find(ring); it != own_.end()) return it->second;
@@ -99,12 +106,10 @@ std::optional<Level> LevelOverrides::own_level(const std::string& ring) const {
 
 Status LevelOverrides::remember_own_level(const std::string& ring, Level level) {
   std::lock_guard lock(mu_);
+  if (auto it = own_.find(ring); it != own_.end() && it->second == level) return Ok{};
   auto next = own_;
   next[ring] = level;
-  if (next == own_) return Ok{};
-  if (auto st = replace_file(path_, to_json(levels_, next)); !st) return st;
-  own_ = std::move(next);
-  return Ok{};
+  return save_locked(levels_, std::move(next));
 }
 
 Status LevelOverrides::forget_own_level(const std::string& ring) {
@@ -112,9 +117,7 @@ Status LevelOverrides::forget_own_level(const std::string& ring) {
   if (!own_.contains(ring)) return Ok{};
   auto next = own_;
   next.erase(ring);
-  if (auto st = replace_file(path_, to_json(levels_, next)); !st) return st;
-  own_ = std::move(next);
-  return Ok{};
+  return save_locked(levels_, std::move(next));
 }
 
 std::map<std::string, Level> LevelOverrides::all() const {

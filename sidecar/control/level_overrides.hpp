@@ -50,6 +50,7 @@ class LevelOverrides {
   mutable std::mutex mu_;
   std::map<std::string, Level> levels_;
   std::map<std::string, Level> own_;
+  Status save_locked(std::map<std::string, Level> levels, std::map<std::string, Level> own);
   std::atomic<std::uint64_t> generation_{0};
 };
 

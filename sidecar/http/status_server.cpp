@@ -5,7 +5,7 @@
 #include "http/web_page.hpp"
 #include "status/metrics.hpp"
 #include "status/status_json.hpp"
-#include "util/atomic_file.hpp"
+#include "util/secret_file.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -18,7 +18,6 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <sys/stat.h>
 
 namespace shmlog::sidecar {
 namespace {
@@ -65,43 +64,13 @@ std::multimap<std::string, std::string> query_of(const std::string& target) {
   return out;
 }
 
-// The token file's content, read again when its mtime or size changes (a rotated secret).
-class TokenFile {
- public:
-  explicit TokenFile(std::string path) : path_(std::move(path)) {}
-  // Empty when no token is needed (no file set); nullopt when it cannot be read.
-  std::optional<std::string> token() {
-    if (path_.empty()) return std::string();
-    struct stat st {};
-    if (::stat(path_.c_str(), &st) != 0) return std::nullopt;
-    std::lock_guard lock(mu_);
-    if (!cached_ || st.st_mtim.tv_sec != mtime_.tv_sec || st.st_mtim.tv_nsec != mtime_.tv_nsec ||
-        st.st_size != size_) {
-      auto text = read_whole_file(path_);
-      if (!text || !text.value()) return std::nullopt;
-      std::string t = std::move(*text.value());
-      while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-      cached_ = std::move(t);
-      mtime_ = st.st_mtim;
-      size_ = st.st_size;
-    }
-    return cached_;
-  }
-
- private:
-  std::string path_;
-  std::mutex mu_;
-  std::optional<std::string> cached_;
-  timespec mtime_{};
-  off_t size_ = 0;
-};
-
 // Constant time in the length of `given`, so the token cannot be guessed byte by byte.
+// `want` is not empty.
 bool same_secret(std::string_view given, std::string_view want) {
   unsigned diff = given.size() == want.size() ? 0u : 1u;
   for (std::size_t i = 0; i < given.size(); ++i)
     diff |= static_cast<unsigned>(static_cast<unsigned char>(given[i]) ^
-                                  static_cast<unsigned char>(want.empty() ? 0 : want[i % want.size()]));
+                                  static_cast<unsigned char>(want[i % want.size()]));
   return diff == 0;
 }
 
@@ -125,7 +94,7 @@ struct StatusServer::Impl {
   httplib::Server server;
   std::thread thread;
   int port = 0;
-  TokenFile token;
+  SecretFile token;
   std::atomic<bool> stopped{false};
 
   Impl(HttpOptions o, StatusSources s)
@@ -133,15 +102,14 @@ struct StatusServer::Impl {
 
   bool authorized(const httplib::Request& req, httplib::Response& res) {
     if (options.token_file.empty()) return true;  // loopback only: the pod's own containers
-    const auto want = token.token();
-    if (!want || want->empty()) {
+    const std::string want = token.value();
+    if (want.empty()) {
       answer_error(res, 503, "the token file " + options.token_file + " cannot be read or is empty");
       return false;
     }
     const std::string header = req.get_header_value("Authorization");
     constexpr std::string_view kBearer = "Bearer ";
-    if (!header.starts_with(kBearer) ||
-        !same_secret(std::string_view(header).substr(kBearer.size()), *want)) {
+    if (!header.starts_with(kBearer) || !same_secret(std::string_view(header).substr(kBearer.size()), want)) {
       res.set_header("WWW-Authenticate", "Bearer");
       answer_error(res, 401, "changing levels wants Authorization: Bearer <the token of --http-token-file>");
       return false;

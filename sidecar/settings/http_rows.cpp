@@ -45,8 +45,9 @@ std::vector<Row> http_rows() {
         "Allow --http-addr beyond loopback (the pod network). The write endpoints then want the bearer "
         "token of --http-token-file."},
        [](SidecarSettings& s, std::string_view v) -> Status {
-         if (v != "true" && v != "false") return Error{""};
-         s.http.allow_remote = v == "true";
+         const auto b = parse_bool(v);
+         if (!b) return b.error();
+         s.http.allow_remote = *b;
          return Ok{};
        }},
       {{"http-token-file", "SHMLOG_HTTP_TOKEN_FILE", "", "a file path; empty: none",

@@ -24,6 +24,11 @@ Result<std::chrono::milliseconds> parse_ms(std::string_view v, std::chrono::mill
   return ms;
 }
 
+Result<bool> parse_bool(std::string_view v) {
+  if (v != "true" && v != "false") return Error{""};
+  return v == "true";
+}
+
 std::vector<std::string> split_list(std::string_view v) {
   std::vector<std::string> out;
   while (!v.empty()) {

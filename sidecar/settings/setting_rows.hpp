@@ -28,6 +28,8 @@ struct Row {
 Result<std::uint64_t> parse_count(std::string_view v, std::uint64_t lo, std::uint64_t hi);
 Result<std::chrono::milliseconds> parse_ms(std::string_view v, std::chrono::milliseconds lo,
                                            std::chrono::milliseconds hi);
+// "true" or "false", nothing else.
+Result<bool> parse_bool(std::string_view v);
 // "a, b,c" -> {"a", "b", "c"}; blanks around items and empty items dropped.
 std::vector<std::string> split_list(std::string_view v);
 

@@ -89,8 +89,9 @@ const std::vector<Row>& rows() {
       {{"compress", "SHMLOG_COMPRESS", "false", "true or false",
         "Gzip rotated files from .2 on (.1 stays plain for readers finishing it)."},
        [](SidecarSettings& s, std::string_view v) -> Status {
-         if (v != "true" && v != "false") return Error{""};
-         s.file.compress = v == "true";
+         const auto b = parse_bool(v);
+         if (!b) return b.error();
+         s.file.compress = *b;
          return Ok{};
        }},
       {{"retention", "SHMLOG_RETENTION", "0", "a duration (e.g. 7d, 12h); 0 keeps by count only",

@@ -1,10 +1,11 @@
 #include "sinks/loki/loki_client.hpp"
 
+#include "util/secret_file.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include <httplib.h>
 #include <libdeflate.h>
@@ -23,32 +24,6 @@ bool readable(const std::string& path) {
   std::ifstream f(path);
   return f.good();
 }
-
-// A secret mounted from a Kubernetes Secret: read again when the file changes (rotation).
-class SecretFile {
- public:
-  explicit SecretFile(std::string path) : path_(std::move(path)) {}
-  const std::string& value() {
-    struct stat st {};
-    if (::stat(path_.c_str(), &st) == 0 &&
-        (st.st_mtim.tv_sec != mtime_.tv_sec || st.st_mtim.tv_nsec != mtime_.tv_nsec || st.st_ino != inode_)) {
-      std::ifstream f(path_);
-      std::stringstream ss;
-      ss << f.rdbuf();
-      value_ = ss.str();
-      while (!value_.empty() && (value_.back() == '\n' || value_.back() == '\r')) value_.pop_back();
-      mtime_ = st.st_mtim;
-      inode_ = st.st_ino;
-    }
-    return value_;
-  }
-  bool empty() const { return path_.empty(); }
-
- private:
-  std::string path_, value_;
-  timespec mtime_{};
-  ino_t inode_ = 0;
-};
 
 }  // namespace
 
