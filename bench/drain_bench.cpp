@@ -62,7 +62,7 @@ bool start_drain_sidecar(const DrainOptions& o, const CaseDirs& d, Sidecar& s, s
 }  // namespace
 
 CaseOut run_prefilled_drain(const SidecarBenchOptions& o, std::string name, unsigned producers,
-                            std::uint64_t records, const std::function<void(Sidecar&)>& while_draining) {
+                            std::uint64_t records, const std::function<void(Sidecar&, const CaseDirs&)>& while_draining) {
   CaseOut r{std::move(name)};
   r.put_count("producers", producers);
   r.put_count("records", records);
@@ -77,7 +77,7 @@ CaseOut run_prefilled_drain(const SidecarBenchOptions& o, std::string name, unsi
   if (!launch_drain_sidecar(o, d, s, error)) return r.fail(error);
   rusage ru{};
   std::function<void()> each;
-  if (while_draining) each = [&] { while_draining(s); };
+  if (while_draining) each = [&] { while_draining(s, d); };
   if (!drain_and_exit(s, s.started + 60s + std::chrono::seconds(records / 100'000), ru, error, each))
     return r.fail(error);
   const auto ended = Clock::now();

@@ -27,10 +27,11 @@ struct DrainOptions : SidecarBenchOptions {
 // One drain of pre-filled rings, measured as drain_Np is (bench/README.md): P producers write
 // `records` into rings with no sidecar and exit; the sidecar starts on core 1, gets SIGTERM once
 // it says "draining", takes everything and exits. The case is named `name` and has drain_Np's
-// fields; it fails unless the output holds exactly `records` lines. `while_draining` (if set)
-// runs whenever the sidecar says something and at least every 100 ms until it exits.
+// fields; it fails unless the output holds exactly `records` lines. `while_draining` (if set) is
+// given the sidecar and the case's directories whenever the sidecar says something and at least
+// every 100 ms until it exits.
 CaseOut run_prefilled_drain(const SidecarBenchOptions& options, std::string name, unsigned producers,
-                            std::uint64_t records, const std::function<void(Sidecar&)>& while_draining = {});
+                            std::uint64_t records, const std::function<void(Sidecar&, const CaseDirs&)>& while_draining = {});
 
 // Adds the `drain` subcommand to `app`, filling `options`; returns it (check ->parsed()).
 CLI::App* add_drain_command(CLI::App& app, DrainOptions& options);
