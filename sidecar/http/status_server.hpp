@@ -29,7 +29,7 @@ struct Readiness {
   std::string health;  // ok, degraded, stopping, starting
   std::string reason;
 };
-Readiness readiness_of(const DrainSnapshot& drain, double failing_grace_s = 30);
+Readiness readiness_of(const DrainSnapshot& drain, double failing_grace_s);
 
 class StatusServer {
  public:

@@ -50,6 +50,15 @@ std::vector<Row> http_rows() {
          s.http.allow_remote = *b;
          return Ok{};
        }},
+      {{"http-ready-grace", "SHMLOG_HTTP_READY_GRACE", "30s", "0s to 1h",
+        "How long an output (a file, Loki) may fail before /readyz says not ready: short failures "
+        "only delay lines, which wait in the rings."},
+       [](SidecarSettings& s, std::string_view v) -> Status {
+         const auto d = parse_ms(v, std::chrono::milliseconds(0), std::chrono::hours(1));
+         if (!d) return d.error();
+         s.http.ready_grace = *d;
+         return Ok{};
+       }},
       {{"http-token-file", "SHMLOG_HTTP_TOKEN_FILE", "", "a file path; empty: none",
         "File holding the bearer token the write endpoints want (a mounted secret; read again when it "
         "changes)."},

@@ -26,6 +26,8 @@ struct HttpOptions {
   int port = 9880;  // 0: any free port; the sidecar says which
   bool allow_remote = false;
   std::string token_file;  // beyond loopback: the bearer token the write endpoints want
+  // An output failing for longer makes /readyz answer 503 (its records wait in the rings).
+  std::chrono::milliseconds ready_grace{30'000};
 };
 
 // 127.0.0.0/8, ::1 or localhost.
@@ -37,6 +39,7 @@ struct SidecarSettings {
   std::string service_fallback = "unknown";  // for rings whose writer set no service
   FileSinkOptions file;
   std::chrono::milliseconds shutdown_deadline{20000};  // under Kubernetes' default 30 s grace
+  bool exit_with_apps = false;  // stop by itself once the apps are gone (a legacy Job's sidecar)
   std::chrono::milliseconds rescan_interval{2000};     // the fallback when inotify misses
   std::vector<std::string> redact_keys;                // on top of the defaults
   std::size_t max_message_bytes = 65536;

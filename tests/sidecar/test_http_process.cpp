@@ -250,6 +250,50 @@ TEST_CASE("bad, huge, slow and many clients get a 4xx or are cut off, and the dr
   CHECK_MESSAGE(check.ok(), summary(check));
 }
 
+TEST_CASE("an output failing past --http-ready-grace makes /readyz 503 with the reason; its lines wait") {
+  TempDir root("shmlog-http");
+  child_environment(root);
+  // A directory where the service's file belongs: every open of it fails (EISDIR), even as root.
+  const std::string blocker = root.file("out") + "/load.log";
+  std::filesystem::create_directories(blocker);
+  auto argv = sidecar_argv(root);
+  argv.insert(argv.end(), {"--http-ready-grace", "1s"});
+  Child sidecar = Child::spawn(argv, root.file("sidecar.err"));
+  httplib::Client c("127.0.0.1", served_port(root));
+  c.set_read_timeout(10, 0);
+  CHECK(wait_for(c, "/readyz", [](const std::string& b) {
+          return b.starts_with("ready");
+        }).starts_with("ready"));
+
+  Child load = Child::spawn(loadgen_argv(1, 1, 5000, 0));
+  REQUIRE(exited_ok(load.wait(60s)));
+  int status = 0;
+  std::string reason;
+  for (const auto deadline = std::chrono::steady_clock::now() + 20s;
+       status != 503 && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(50ms))
+    if (auto r = c.Get("/readyz")) {
+      status = r->status;
+      reason = r->body;
+    }
+  CHECK(status == 503);
+  CHECK_MESSAGE(reason.starts_with("not ready: an output has been failing for "), reason);
+  CHECK_MESSAGE(reason.find("(not ready after 1 s, --http-ready-grace)") != std::string::npos, reason);
+  const auto doc = json_of(c.Get("/status")->body);
+  CHECK(std::string(doc["sidecar"]["health"].GetString()) == "degraded");
+  CHECK(c.Get("/livez")->status == 200);  // failing output is no reason to restart the sidecar
+
+  // The way clears: the lines that waited in the ring arrive, all of them, and it is ready again.
+  std::filesystem::remove(blocker);
+  CHECK(wait_for(c, "/readyz", [](const std::string& b) {
+          return b.starts_with("ready");
+        }).starts_with("ready"));
+  sidecar.kill(SIGTERM);
+  CHECK_MESSAGE(exited_ok(sidecar.wait(30s)), read_file(root.file("sidecar.err")));
+  auto check = read_output(root.file("out"), "load");
+  expect_loadgen_ids(check, 1, 1, 5000);
+  CHECK_MESSAGE(check.ok(), summary(check));
+}
+
 TEST_CASE("PUT /api/level stops a running producer's DEBUG records; the level survives a restart") {
   TempDir root("shmlog-http");
   child_environment(root);

@@ -307,7 +307,10 @@ TEST_CASE("the producer never waits: a million records while a client never read
   producer.join();  // reached: the client that never read did not hold it up
   const auto got = take_all(*client);
   const auto records = records_in(got).size();
-  CHECK(records == 1000);  // the oldest the ring still holds, up to a client's budget (burst 1,000)
+  // The oldest the ring still holds, as many as the client's budget allows: 100 at the start,
+  // 1,000 more a second, never more than 1,000 in all.
+  CHECK(records >= 100);
+  CHECK(records <= 1000);
   CHECK(dropped_in(got) + records == kRecords);
 }
 
@@ -332,7 +335,7 @@ TEST_CASE("a client looks at 1,000 records a second at most; the rest are skippe
   records += records_in(rest).size();
   dropped += dropped_in(rest);
   CHECK(records + dropped == offered);
-  CHECK(records <= static_cast<std::uint64_t>(1000 + 1000 * seconds) + 1);
+  CHECK(records <= static_cast<std::uint64_t>(100 + 1000 * seconds) + 1);  // a start of 100, then 1,000/s
   CHECK(records >= 1000);
   MESSAGE(records << " records and " << dropped << " dropped of " << offered << " in " << seconds << " s");
 }
