@@ -1,10 +1,12 @@
 // The shmlog program. Each subcommand lives in its own module, which registers its options and
 // says what to run; main() only parses and dispatches.
 #include "cli/command.hpp"
+#include "cli/probe_command.hpp"
 #include "cli/ring_command.hpp"
 #include "cli/settings_command.hpp"
 #include "cli/sidecar_command.hpp"
 #include "cli/status_command.hpp"
+#include "cli/wait_apps_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -23,6 +25,8 @@ int main(int argc, char** argv) {
     shmlog::cli::add_settings_command(app, action);
     shmlog::cli::add_status_command(app, action);
     shmlog::cli::add_sidecar_command(app, action);
+    shmlog::cli::add_probe_command(app, action);
+    shmlog::cli::add_wait_apps_command(app, action);
 
     CLI11_PARSE(app, argc, argv);
     return action ? action() : shmlog::cli::kExitOk;

@@ -50,6 +50,7 @@ constexpr auto kIdleWait = 50ms;  // longest sleep: rescans, signals and new rin
 constexpr auto kDropCheck = 250ms;
 constexpr auto kHeartbeat = 1s;
 constexpr auto kPublishEvery = 250ms;  // the snapshot behind /status and /metrics
+constexpr auto kAppsGoneFor = 2000ms;  // --exit-with-apps; the setting's help says 2 s
 
 void fill_from_environment(std::string& field, const char* variable) {
   if (!field.empty()) return;
@@ -591,6 +592,18 @@ struct Drainer::Impl {
     return false;
   }
 
+  // --exit-with-apps: true once a ring has been seen and none has had a live writer for
+  // kAppsGoneFor (an app that execs a helper, or restarts, attaches again within that).
+  bool apps_gone(Clock::time_point& since) const {
+    if (stats.rings_opened == 0 || any_writer_attached()) {
+      since = Clock::time_point::max();
+      return false;
+    }
+    const auto now = Clock::now();
+    if (since == Clock::time_point::max()) since = now;
+    return now - since >= kAppsGoneFor;
+  }
+
   void sleep() {
     std::vector<WakeWord> words;
     words.push_back({&own_word, own_word.load(std::memory_order_acquire), false});
@@ -609,7 +622,13 @@ struct Drainer::Impl {
     publish(true);
     next_rescan = Clock::now() + settings.rescan_interval;
     std::optional<Clock::time_point> deadline;
+    auto apps_gone_since = Clock::time_point::max();  // --exit-with-apps; max(): apps attached
     for (;;) {
+      if (settings.exit_with_apps && !deadline && apps_gone(apps_gone_since)) {
+        say("every app has detached for " + std::to_string(kAppsGoneFor.count()) +
+            " ms (--exit-with-apps): stopping");
+        stop_requested.store(true);
+      }
       if (stop_requested.load() && !deadline) {
         deadline = Clock::now() + settings.shutdown_deadline;
         say("stopping: draining until every app has detached (at most " +

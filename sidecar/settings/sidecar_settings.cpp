@@ -126,6 +126,16 @@ const std::vector<Row>& rows() {
          s.shutdown_deadline = *d;
          return Ok{};
        }},
+      {{"exit-with-apps", "SHMLOG_EXIT_WITH_APPS", "false", "true or false",
+        "Stop as on SIGTERM once the apps are gone: a ring was seen, and for 2 s no ring has had a "
+        "live writer. For a Job's plain sidecar container (before native sidecars), which would "
+        "otherwise keep the Job from completing."},
+       [](SidecarSettings& s, std::string_view v) -> Status {
+         const auto b = parse_bool(v);
+         if (!b) return b.error();
+         s.exit_with_apps = *b;
+         return Ok{};
+       }},
       {{"rescan", "SHMLOG_RESCAN", "2s", "10ms to 1m",
         "How often the ring directory is listed again in case inotify missed a file."},
        [](SidecarSettings& s, std::string_view v) -> Status {
