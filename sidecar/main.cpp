@@ -1,6 +1,7 @@
 // The shmlog program. Each subcommand lives in its own module, which registers its options and
 // says what to run; main() only parses and dispatches.
 #include "cli/command.hpp"
+#include "cli/inject_command.hpp"
 #include "cli/probe_command.hpp"
 #include "cli/ring_command.hpp"
 #include "cli/settings_command.hpp"
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
     shmlog::cli::add_sidecar_command(app, action);
     shmlog::cli::add_probe_command(app, action);
     shmlog::cli::add_wait_apps_command(app, action);
+    shmlog::cli::add_inject_command(app, action);
 
     CLI11_PARSE(app, argc, argv);
     return action ? action() : shmlog::cli::kExitOk;
