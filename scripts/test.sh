@@ -7,13 +7,14 @@
 #   asan   clang++ -O1 AddressSanitizer + UBSan, no bench ctest (all tests)
 #   tsan   clang++ -O1 ThreadSanitizer                    ctest -L tsan
 #   fuzz   clang++ -O1 libFuzzer targets (+ASan/UBSan)    ctest -L fuzz
+#   image  the Dockerfile built with buildah              its smoke test (scripts/image.sh)
 #
 # The tsan and fuzz stages build only what their tests run (see build_for_tests): a test that
 # starts another program of the build must name it with add_dependencies().
 #
 # Every selected stage runs even when an earlier one fails; the exit status is non-zero if any
 # failed. Environment:
-#   SHMLOG_TEST_STAGES="gcc clang"   run a subset, in the order given (default: all five)
+#   SHMLOG_TEST_STAGES="gcc clang"   run a subset, in the order given (default: all six)
 #   SHMLOG_TEST_JOBS=2               parallel build and ctest jobs (default: 2)
 #   SHMLOG_TEST_SKIP_DEPS=1          do not run scripts/install-deps.sh
 set -uo pipefail
@@ -21,7 +22,7 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
 
-all_stages=(gcc clang asan tsan fuzz)
+all_stages=(gcc clang asan tsan fuzz image)
 read -r -a stages <<<"${SHMLOG_TEST_STAGES:-${all_stages[*]}}"
 for s in "${stages[@]}"; do
   [[ " ${all_stages[*]} " == *" $s "* ]] || {
@@ -131,6 +132,12 @@ stage_fuzz() {
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} run_ctest build/fuzz -L fuzz
 }
 
+# Root, buildah and debootstrap (installed when missing); fails with buildah's own error when
+# buildah cannot work on this machine.
+stage_image() {
+  scripts/image.sh
+}
+
 describe() {
   case $1 in
     gcc) echo "g++, RelWithDebInfo, -Werror: build, ctest" ;;
@@ -138,6 +145,7 @@ describe() {
     asan) echo "clang++, ASan+UBSan: build, ctest" ;;
     tsan) echo "clang++, TSan: build, ctest -L tsan" ;;
     fuzz) echo "clang++, libFuzzer targets: build, ctest -L fuzz" ;;
+    image) echo "container image: buildah bud (vfs, chroot), smoke test with buildah run" ;;
   esac
 }
 
