@@ -8,6 +8,7 @@
 #include "cli/sidecar_command.hpp"
 #include "cli/status_command.hpp"
 #include "cli/wait_apps_command.hpp"
+#include "cli/webhook_command.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
     shmlog::cli::add_probe_command(app, action);
     shmlog::cli::add_wait_apps_command(app, action);
     shmlog::cli::add_inject_command(app, action);
+    shmlog::cli::add_webhook_command(app, action);
 
     CLI11_PARSE(app, argc, argv);
     return action ? action() : shmlog::cli::kExitOk;
