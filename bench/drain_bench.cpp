@@ -62,7 +62,8 @@ bool start_drain_sidecar(const DrainOptions& o, const CaseDirs& d, Sidecar& s, s
 }  // namespace
 
 CaseOut run_prefilled_drain(const SidecarBenchOptions& o, std::string name, unsigned producers,
-                            std::uint64_t records, const std::function<void(Sidecar&, const CaseDirs&)>& while_draining) {
+                            std::uint64_t records,
+                            const std::function<void(Sidecar&, const CaseDirs&)>& while_draining) {
   CaseOut r{std::move(name)};
   r.put_count("producers", producers);
   r.put_count("records", records);

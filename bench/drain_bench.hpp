@@ -31,7 +31,8 @@ struct DrainOptions : SidecarBenchOptions {
 // given the sidecar and the case's directories whenever the sidecar says something and at least
 // every 100 ms until it exits.
 CaseOut run_prefilled_drain(const SidecarBenchOptions& options, std::string name, unsigned producers,
-                            std::uint64_t records, const std::function<void(Sidecar&, const CaseDirs&)>& while_draining = {});
+                            std::uint64_t records,
+                            const std::function<void(Sidecar&, const CaseDirs&)>& while_draining = {});
 
 // Adds the `drain` subcommand to `app`, filling `options`; returns it (check ->parsed()).
 CLI::App* add_drain_command(CLI::App& app, DrainOptions& options);

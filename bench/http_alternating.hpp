@@ -36,10 +36,10 @@ class Alternator {
 
   struct Window {
     bool on = false;
-    double bytes_per_s = 0;    // drained, between the settle time and the window's end
-    double server_core = 0;    // the sidecar's threads but the drain's, in cores
-    double drain_core = 0;     // the drain thread, in cores
-    bool counted = false;      // the drain ran through it (not the last, not empty)
+    double bytes_per_s = 0;  // drained, between the settle time and the window's end
+    double server_core = 0;  // the sidecar's threads but the drain's, in cores
+    double drain_core = 0;   // the drain thread, in cores
+    bool counted = false;    // the drain ran through it (not the last, not empty)
   };
   const std::vector<Window>& windows() const { return windows_; }  // after stop()
 

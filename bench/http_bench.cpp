@@ -71,23 +71,24 @@ CaseOut run_case(const HttpBenchOptions& o, std::string_view name, unsigned run,
   std::optional<std::uint64_t> all_threads_ns;
   Clock::time_point sidecar_started;
   const std::uint64_t records = alternating ? o.alternating_records : o.records;
-  CaseOut r = run_prefilled_drain(o, std::string(name), o.producers, records, [&](Sidecar& s, const CaseDirs& d) {
-    sidecar_started = s.started;
-    if (s.written_at) {
-      if (!all_threads_ns) all_threads_ns = cpu_ns_all_threads(s.child.pid());
-      if (load) load->stop();
-      if (alternator) alternator->stop();
-    } else if (served && !load) {
-      if (const auto port = served_port(s.said)) load.emplace(*port, o);
-    } else if (alternating && !alternator && alternator_error.empty() && s.draining()) {
-      const auto port = served_port(s.said);
-      if (!port) {
-        alternator_error = "the sidecar said \"draining\" before its port";
-      } else if (auto progress = RingProgress::open(d.rings->path(), alternator_error)) {
-        alternator.emplace(*port, s.child.pid(), std::move(*progress), o);
-      }
-    }
-  });
+  CaseOut r =
+      run_prefilled_drain(o, std::string(name), o.producers, records, [&](Sidecar& s, const CaseDirs& d) {
+        sidecar_started = s.started;
+        if (s.written_at) {
+          if (!all_threads_ns) all_threads_ns = cpu_ns_all_threads(s.child.pid());
+          if (load) load->stop();
+          if (alternator) alternator->stop();
+        } else if (served && !load) {
+          if (const auto port = served_port(s.said)) load.emplace(*port, o);
+        } else if (alternating && !alternator && alternator_error.empty() && s.draining()) {
+          const auto port = served_port(s.said);
+          if (!port) {
+            alternator_error = "the sidecar said \"draining\" before its port";
+          } else if (auto progress = RingProgress::open(d.rings->path(), alternator_error)) {
+            alternator.emplace(*port, s.child.pid(), std::move(*progress), o);
+          }
+        }
+      });
   r.fields.insert(r.fields.begin(), {"run", std::to_string(run)});
   r.numbers["run"] = run;
   if (all_threads_ns) {
@@ -142,7 +143,8 @@ std::string quantile_or_null(std::vector<double> v, double q, int decimals) {
 // (each against its neighbours, a fraction of a second away), with its quartiles and the
 // placebo's beside it to show the noise; the whole-run pairs of drain_quiet and drain_served
 // follow, each run's own pair listed, for what whole runs minutes apart say on this host.
-void print_summary(const std::vector<CaseOut>& results, const HttpBenchOptions& o, const WindowTotals& totals) {
+void print_summary(const std::vector<CaseOut>& results, const HttpBenchOptions& o,
+                   const WindowTotals& totals) {
   const std::optional<double> slowdown =
       totals.slowdowns.empty() ? std::nullopt : std::optional(median(totals.slowdowns));
   const auto quiet = values_of(results, "drain_quiet", "records_per_s");

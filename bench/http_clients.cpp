@@ -132,10 +132,9 @@ void ClientLoad::put_fields(CaseOut& r, Clock::time_point sidecar_started, std::
   // Records a tail received or was told it lost, of all it could have seen: below 100 by what was
   // drained before it subscribed, and by the last batch offered when it was stopped.
   if (!tails_.empty() && records > 0)
-    r.put(
-        "tail_coverage_pct",
-        static_cast<double>(sum.events + sum.dropped) / static_cast<double>(records * tails_.size()) * 100,
-        1);
+    r.put("tail_coverage_pct",
+          static_cast<double>(sum.events + sum.dropped) / static_cast<double>(records * tails_.size()) * 100,
+          1);
   // The clients' CPU on core 0: near served_s, they were what limited what the tails took.
   r.put("client_cpu_s", static_cast<double>(cpu1_ns_ - cpu0_ns_) / 1e9, 3);
   r.put_bool("clients_pinned", clients_pinned_.load());
@@ -165,8 +164,7 @@ void ClientLoad::ask_status() {
   c.set_keep_alive(keep_alive_);
   c.set_connection_timeout(5, 0);
   c.set_read_timeout(10, 0);
-  const auto period =
-      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate_));
+  const auto period = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate_));
   auto next = Clock::now();
   for (std::uint64_t i = 0;; ++i) {
     {

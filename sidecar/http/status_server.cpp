@@ -29,7 +29,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::size_t kMaxBody = 64 << 10;
-constexpr int kThreads = 16;  // the live tails take at most half (TailHub's client limit)
+constexpr int kThreads = 16;      // the live tails take at most half (TailHub's client limit)
 constexpr int kDeferSeconds = 5;  // TCP_DEFER_ACCEPT: as long as a request may take to arrive
 // A comment after a second of silence: cpp-httplib notices a client that went away only when a
 // write fails, and a tail's slot (TailHub::kMaxClients) is freed only then.

@@ -486,7 +486,7 @@ struct TailClient::State {
   std::uint64_t cursor = 0;       // the next record to read
   std::uint64_t last_chosen = 0;  // `chosen` of the last record read
   std::uint64_t lost = 0, reported = 0;
-  std::string line;        // scratch, grows to the longest line read
+  std::string line;              // scratch, grows to the longest line read
   double budget = kStartBudget;  // records it may still look at (kRecordsPerSecond)
   Clock::time_point refilled = Clock::now();
   std::optional<Clock::time_point> sent;  // when wait_next last returned records (kSendEvery)

@@ -9,32 +9,32 @@
 
 #include <shmlog/result.hpp>
 
-#include <rapidjson/document.h>
-
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <rapidjson/document.h>
 
 namespace shmlog::inject {
 
 // Defaults for what is added; each can be overridden per workload by an annotation (see
 // kAnnotation* below). Where the text says "empty", nothing is set.
 struct InjectOptions {
-  bool native = true;                  // --native (default): an init container with
-                                       // restartPolicy: Always (Kubernetes 1.29+); --legacy: a
-                                       // plain second container with a preStop
-  std::string image;                   // the sidecar's image (default: shmlog:<version>)
-  std::string ring_bytes = "8MiB";     // SHMLOG_RING_BYTES for the apps; sizes the emptyDir
+  bool native = true;               // --native (default): an init container with
+                                    // restartPolicy: Always (Kubernetes 1.29+); --legacy: a
+                                    // plain second container with a preStop
+  std::string image;                // the sidecar's image (default: shmlog:<version>)
+  std::string ring_bytes = "8MiB";  // SHMLOG_RING_BYTES for the apps; sizes the emptyDir
   std::string cpu_request = "50m", memory_request = "32Mi", memory_limit = "128Mi", cpu_limit;
-  std::string loki_url;                // SHMLOG_LOKI_URL of the sidecar; empty: no shipping
-  std::string config_map = "shmlog";   // envFrom (optional: true) on the sidecar
-  bool memory_medium = true;           // emptyDir medium: Memory (false: the node's disk)
+  std::string loki_url;               // SHMLOG_LOKI_URL of the sidecar; empty: no shipping
+  std::string config_map = "shmlog";  // envFrom (optional: true) on the sidecar
+  bool memory_medium = true;          // emptyDir medium: Memory (false: the node's disk)
 };
 
 // Every annotation the injector reads or writes (on the pod template's metadata, or the Pod's).
-inline constexpr std::string_view kAnnotationInject = "shmlog.io/inject";        // "false": opt out
-inline constexpr std::string_view kAnnotationStatus = "shmlog.io/status";        // written: what was added
+inline constexpr std::string_view kAnnotationInject = "shmlog.io/inject";  // "false": opt out
+inline constexpr std::string_view kAnnotationStatus = "shmlog.io/status";  // written: what was added
 inline constexpr std::string_view kAnnotationRingBytes = "shmlog.io/ring-bytes";
 inline constexpr std::string_view kAnnotationImage = "shmlog.io/image";
 inline constexpr std::string_view kAnnotationCpuRequest = "shmlog.io/cpu-request";
@@ -55,9 +55,9 @@ struct PatchOp {
 struct Plan {
   enum class Verdict { inject, skip, error };
   Verdict verdict = Verdict::skip;
-  std::string kind, name;  // for the report ("Deployment/web")
-  std::string reason;      // skip: why ("opted out by shmlog.io/inject: \"false\"", "already
-                           // injected", "kind ConfigMap has no pod template"); error: what is wrong
+  std::string kind, name;    // for the report ("Deployment/web")
+  std::string reason;        // skip: why ("opted out by shmlog.io/inject: \"false\"", "already
+                             // injected", "kind ConfigMap has no pod template"); error: what is wrong
   std::vector<PatchOp> ops;  // in order; empty unless verdict == inject
   // inject: how, and into which containers (for reports and logs)
   std::string mode;               // "native" or "legacy"

@@ -40,8 +40,8 @@ struct SidecarSettings {
   FileSinkOptions file;
   std::chrono::milliseconds shutdown_deadline{20000};  // under Kubernetes' default 30 s grace
   bool exit_with_apps = false;  // stop by itself once the apps are gone (a legacy Job's sidecar)
-  std::chrono::milliseconds rescan_interval{2000};     // the fallback when inotify misses
-  std::vector<std::string> redact_keys;                // on top of the defaults
+  std::chrono::milliseconds rescan_interval{2000};  // the fallback when inotify misses
+  std::vector<std::string> redact_keys;             // on top of the defaults
   std::size_t max_message_bytes = 65536;
   AdmissionSettings admission;
   loki::LokiOptions loki;  // shipping is off while loki.url is empty

@@ -27,8 +27,10 @@ int served_port(const TempDir& root) {
   constexpr std::string_view kSaid = "status at http://127.0.0.1:";
   for (const auto deadline = std::chrono::steady_clock::now() + 20s;;) {
     const std::string err = read_file(root.file("sidecar.err"));
-    if (const auto at = err.find(kSaid); at != std::string::npos) return std::stoi(err.substr(at + kSaid.size()));
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the sidecar did not say its port:\n" << err);
+    if (const auto at = err.find(kSaid); at != std::string::npos)
+      return std::stoi(err.substr(at + kSaid.size()));
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the sidecar did not say its port:\n"
+                                                                     << err);
     std::this_thread::sleep_for(10ms);
   }
 }
@@ -44,7 +46,8 @@ int run_cli(std::vector<std::string> args, const TempDir& root) {
 // True while the child runs (looked at without reaping it).
 bool running(const Child& c) {
   siginfo_t info{};
-  return ::waitid(P_PID, static_cast<id_t>(c.pid()), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
+  return ::waitid(P_PID, static_cast<id_t>(c.pid()), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == 0;
 }
 
 bool any_ring(const TempDir& root) {
