@@ -1,6 +1,7 @@
 #include "cli/status_command.hpp"
 
 #include "cli/display.hpp"
+#include "cli/duration_option.hpp"
 #include "cli/json_fields.hpp"
 #include "cli/ring_paths.hpp"
 #include "cli/status_remote.hpp"
@@ -319,7 +320,6 @@ int run_status(const StatusOptions& options) {
 
 void add_status_command(CLI::App& app, Action& action) {
   auto options = std::make_shared<StatusOptions>();
-  auto stale_after = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(
       "status", "Every ring at a glance: its writer, lanes, fill, drops and whether a sidecar drains it");
   cmd->add_option("--dir", options->dir,
@@ -331,25 +331,14 @@ void add_status_command(CLI::App& app, Action& action) {
       ->type_name("URL");
   cmd->add_flag("--json", options->json,
                 "Print one JSON document {\"dir\": ..., \"rings\": [...], \"summary\": {...}}");
-  cmd->add_option(
-         "--stale-after", *stale_after,
-         "A sidecar heartbeat older than this is stale (default 10s; e.g. 30s, 2m; a bare number is ms)")
-      ->type_name("DURATION")
-      ->check(CLI::Validator(
-          [](const std::string& text) {
-            auto d = parse_duration(text);
-            if (!d) return d.error().message;
-            return d->count() > 0 ? std::string{} : "--stale-after must be more than 0";
-          },
-          ""));
+  add_duration_option(
+      *cmd, "--stale-after", options->stale_after,
+      "A sidecar heartbeat older than this is stale (default 10s; e.g. 30s, 2m; a bare number is ms)");
   cmd->footer(
       "Reads the rings without changing them. A ring that cannot be read gets a row saying why.\n"
       "Exit status: 0 the directory was read (even if some rings were not), 2 it does not exist\n"
       "or cannot be listed.\n");
-  cmd->callback([&action, options, stale_after] {
-    if (!stale_after->empty())
-      options->stale_after =
-          std::chrono::duration_cast<std::chrono::milliseconds>(*parse_duration(*stale_after));
+  cmd->callback([&action, options] {
     action = [options] {
       return options->url.empty() ? run_status(*options) : run_remote_status(options->url, options->json);
     };

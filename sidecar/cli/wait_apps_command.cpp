@@ -1,8 +1,8 @@
 #include "cli/wait_apps_command.hpp"
 
+#include "cli/duration_option.hpp"
 #include "settings/sidecar_settings.hpp"
 
-#include <shmlog/config.hpp>
 #include <shmlog/reader.hpp>
 
 #include <cstdio>
@@ -58,24 +58,14 @@ int run_wait_apps(const WaitAppsOptions& options) {
 
 void add_wait_apps_command(CLI::App& app, Action& action) {
   auto options = std::make_shared<WaitAppsOptions>();
-  auto timeout = std::make_shared<std::string>("25s");
   CLI::App* cmd = app.add_subcommand(
       "wait-apps", "Wait until no ring has a live writer (the preStop of a legacy sidecar container)");
   cmd->add_option("--dir", options->dir, "The ring directory (default: $SHMLOG_DIR, else /var/run/shmlog)")
       ->type_name("DIR");
-  cmd->add_option("--timeout", *timeout, "Give up after this long (default 25s)")
-      ->type_name("DURATION")
-      ->check(CLI::Validator(
-          [](const std::string& text) {
-            auto d = parse_duration(text);
-            return d ? std::string{} : d.error().message;
-          },
-          ""));
+  add_duration_option(*cmd, "--timeout", options->timeout, "Give up after this long (default 25s)",
+                      DurationMin::zero);
   cmd->footer("Exit status: 0 no app attached, 1 the timeout passed first.\n");
-  cmd->callback([&action, options, timeout] {
-    options->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*parse_duration(*timeout));
-    action = [options] { return run_wait_apps(*options); };
-  });
+  cmd->callback([&action, options] { action = [options] { return run_wait_apps(*options); }; });
 }
 
 }  // namespace shmlog::cli

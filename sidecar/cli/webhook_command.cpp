@@ -1,9 +1,8 @@
 #include "cli/webhook_command.hpp"
 
+#include "cli/duration_option.hpp"
 #include "cli/inject_options.hpp"
 #include "webhook/webhook_server.hpp"
-
-#include <shmlog/config.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -117,22 +116,12 @@ void add_webhook_command(CLI::App& app, Action& action) {
   cmd->add_option("--tls-key-file", options->key_file,
                   "PEM private key of the certificate; read again when it changes")
       ->required();
-  auto delay = std::make_shared<std::string>("0s");
-  cmd->add_option("--shutdown-delay", *delay,
-                  "After SIGTERM, keep answering this long before stopping (until the pod's endpoint "
-                  "is gone; default 0s)")
-      ->type_name("DURATION")
-      ->check(CLI::Validator(
-          [](const std::string& text) {
-            auto d = parse_duration(text);
-            return d ? std::string{} : d.error().message;
-          },
-          ""));
+  add_duration_option(*cmd, "--shutdown-delay", options->shutdown_delay,
+                      "After SIGTERM, keep answering this long before stopping (until the pod's endpoint "
+                      "is gone; default 0s)",
+                      DurationMin::zero);
   add_inject_options(*cmd, options->inject);
-  cmd->callback([&action, options, delay] {
-    options->shutdown_delay = std::chrono::duration_cast<std::chrono::milliseconds>(*parse_duration(*delay));
-    action = [options] { return run(*options); };
-  });
+  cmd->callback([&action, options] { action = [options] { return run(*options); }; });
 }
 
 }  // namespace shmlog::cli

@@ -26,5 +26,8 @@ std::uint64_t json_uint(const std::string& text, const char* key);
 // Returns the count to give wait_started for the new one.
 std::size_t kill_and_restart(Child& sidecar, const std::vector<std::string>& argv, const TempDir& root);
 bool exited_ok(const std::optional<int>& status);
+// The port the sidecar (started with --http-addr 127.0.0.1:0) said it serves on, from the `nth`
+// "status at http://127.0.0.1:PORT/" line of its stderr file (1 for the first start).
+int served_port(const TempDir& root, std::size_t nth = 1);
 
 }  // namespace shmlog::test

@@ -28,23 +28,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The port the sidecar said it serves on ("status at http://127.0.0.1:PORT/"), the `nth` such
-// line of its stderr file (1 for the first start).
-int served_port(const TempDir& root, std::size_t nth = 1) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  constexpr std::string_view kSaid = "status at http://127.0.0.1:";
-  for (;;) {
-    const std::string err = read_file(root.file("sidecar.err"));
-    std::size_t at = std::string::npos, seen = 0;
-    for (auto p = err.find(kSaid); p != std::string::npos; p = err.find(kSaid, p + 1))
-      if (++seen == nth) at = p;
-    if (at != std::string::npos) return std::stoi(err.substr(at + kSaid.size()));
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the sidecar did not say its port:\n"
-                                                                     << err);
-    std::this_thread::sleep_for(10ms);
-  }
-}
-
 rapidjson::Document json_of(const std::string& body) {
   rapidjson::Document d;
   d.Parse(body.c_str(), body.size());
