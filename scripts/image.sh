@@ -219,6 +219,8 @@ wait_for() {
 }
 
 lines_in() { cat "$1"/*.log 2>/dev/null | wc -l; }
+# has_lines <dir> <n>: counted anew at each call, so wait_for polls it.
+has_lines() { (($(lines_in "$1") >= $2)); }
 
 # Every entry of the container's root filesystem: type, mode, owner, size, mtime, link target.
 # Of /run itself only type, mode and owner: buildah run makes and removes /run/.containerenv.
@@ -264,7 +266,7 @@ produce() {
   echo "+ SHMLOG_DIR=$dir/rings shmlog-loadgen --processes $processes --threads $threads --records $n --overflow block"
   SHMLOG_DIR=$dir/rings "$loadgen" --processes "$processes" --threads "$threads" --records "$n" \
     --overflow block --flush-ms 20000 || fail "shmlog-loadgen failed"
-  wait_for 60 test "$(lines_in "$dir/logs")" -ge "$n"
+  wait_for 60 has_lines "$dir/logs" "$n"
   expected=$(awk -v n="$n" -v P="$processes" -v T="$threads" \
     'BEGIN { for (k = 0; k < n; k++) printf "%d-%d-%d\n", k % P, int(k / P) % T, int(k / (P * T)) }' | sort)
   got=$(cat "$dir/logs"/*.log | sed -n 's/^{.*"id":"\([0-9]*-[0-9]*-[0-9]*\)".*}$/\1/p' | sort)

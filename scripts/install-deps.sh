@@ -17,6 +17,7 @@ build_packages=(
   libprotobuf-dev protobuf-compiler      # Loki's protobuf push request (proto/loki_push.proto)
   libsnappy-dev                          # ... snappy-compressed, as Loki takes it
   libdeflate-dev                         # gzip of JSON push bodies (1.6x zlib's speed)
+  libssl-dev                             # the webhook's TLS certificate reload, base64
 )
 # What the tests, the benchmarks and the second compiler need on top.
 test_packages=(

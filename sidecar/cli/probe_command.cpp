@@ -1,8 +1,7 @@
 #include "cli/probe_command.hpp"
 
+#include "cli/duration_option.hpp"
 #include "settings/sidecar_settings.hpp"
-
-#include <shmlog/config.hpp>
 
 #include <cstdio>
 #include <memory>
@@ -13,12 +12,12 @@ namespace shmlog::cli {
 namespace {
 
 // The sidecar's own address from the same environment it reads (SHMLOG_HTTP_ADDR, else the
-// default); a wildcard listener is asked on loopback.
+// default); a wildcard listener is asked on loopback. Empty: the endpoint is off.
 Result<std::string> sidecar_url() {
   auto settings = sidecar::resolve_settings({}, {}, sidecar::settings_environment());
   if (!settings) return settings.error();
   const sidecar::HttpOptions& h = settings->http;
-  if (!h.enabled) return Error{"the status endpoint is off (SHMLOG_HTTP_ADDR=off): nothing to probe"};
+  if (!h.enabled) return std::string();
   std::string host = h.host;
   if (host == "0.0.0.0") host = "127.0.0.1";
   if (host == "::") host = "::1";
@@ -37,6 +36,12 @@ int run_probe(const ProbeOptions& options) {
       return kExitUsage;
     }
     url = *found;
+    if (url.empty()) {
+      // Turned off on purpose (a ConfigMap for a whole namespace, say): a probe that could never
+      // pass would keep every injected pod from starting, so there is nothing to fail on.
+      std::fputs("the status endpoint is off (SHMLOG_HTTP_ADDR=off): nothing to probe\n", stdout);
+      return kExitOk;
+    }
   }
   httplib::Client client(url);
   if (!client.is_valid()) {
@@ -63,7 +68,6 @@ int run_probe(const ProbeOptions& options) {
 
 void add_probe_command(CLI::App& app, Action& action) {
   auto options = std::make_shared<ProbeOptions>();
-  auto timeout = std::make_shared<std::string>("2s");
   CLI::App* cmd = app.add_subcommand(
       "probe", "Ask the running sidecar's status endpoint for PATH; exit 0 on HTTP 200 (exec probes)");
   cmd->add_option("path", options->path, "/livez or /readyz (any path of the endpoint)")
@@ -75,20 +79,11 @@ void add_probe_command(CLI::App& app, Action& action) {
                   "The endpoint (default: from SHMLOG_HTTP_ADDR as the sidecar reads it, else "
                   "http://127.0.0.1:9880)")
       ->type_name("URL");
-  cmd->add_option("--timeout", *timeout, "Connect and answer timeout (default 2s)")
-      ->type_name("DURATION")
-      ->check(CLI::Validator(
-          [](const std::string& text) {
-            auto d = parse_duration(text);
-            if (!d) return d.error().message;
-            return d->count() > 0 ? std::string{} : "--timeout must be more than 0";
-          },
-          ""));
-  cmd->footer("Exit status: 0 HTTP 200, 1 any other answer or none, 2 no address to ask.\n");
-  cmd->callback([&action, options, timeout] {
-    options->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*parse_duration(*timeout));
-    action = [options] { return run_probe(*options); };
-  });
+  add_duration_option(*cmd, "--timeout", options->timeout, "Connect and answer timeout (default 2s)");
+  cmd->footer(
+      "Exit status: 0 HTTP 200 (or the endpoint is off), 1 any other answer or none, 2 settings the\n"
+      "sidecar would refuse.\n");
+  cmd->callback([&action, options] { action = [options] { return run_probe(*options); }; });
 }
 
 }  // namespace shmlog::cli

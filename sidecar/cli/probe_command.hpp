@@ -18,8 +18,9 @@ struct ProbeOptions {
   std::chrono::milliseconds timeout{2000};
 };
 
-// kExitOk on 200 (the body on stdout); kExitFailed on any other answer or none (said on stderr,
-// which the kubelet keeps in the probe's event); kExitUsage for settings that make no address.
+// kExitOk on 200 (the body on stdout), or when the endpoint is off (SHMLOG_HTTP_ADDR=off);
+// kExitFailed on any other answer or none (said on stderr, which the kubelet keeps in the probe's
+// event); kExitUsage for settings the sidecar would refuse.
 int run_probe(const ProbeOptions& options);
 
 void add_probe_command(CLI::App& app, Action& action);

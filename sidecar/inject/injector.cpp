@@ -371,20 +371,27 @@ class Planner {
     const std::string spec_ptr = pod_ + "/spec";
 
     // The rings are 0660: the sidecar (user 65532) reads them through the pod's fsGroup, which
-    // every container gets as a supplementary group. A pod that sets one keeps it.
+    // every container gets as a supplementary group. A pod that sets one keeps it. With the group
+    // comes OnRootMismatch, unless the pod says otherwise: without it the kubelet would walk every
+    // file of the pod's persistent volumes to change their group at each mount.
     const Value* security = member(spec, "securityContext");
     if (security != nullptr && !security->IsNull() && !security->IsObject())
       return Error{prefix_ + "spec.securityContext is not a map (it is " +
                    std::string(type_words(*security)) + ")"};
-    if (security == nullptr || security->IsNull())
-      ops.push_back(make_op(spec_ptr + "/securityContext", [](Allocator& a) {
+    const auto change_policy = [](Allocator& a) { return Value("OnRootMismatch", a); };
+    if (security == nullptr || security->IsNull()) {
+      ops.push_back(make_op(spec_ptr + "/securityContext", [&](Allocator& a) {
         Value v(rapidjson::kObjectType);
         v.AddMember("fsGroup", Value(kSidecarId), a);
+        v.AddMember("fsGroupChangePolicy", change_policy(a), a);
         return v;
       }));
-    else if (member(*security, "fsGroup") == nullptr)
+    } else if (member(*security, "fsGroup") == nullptr) {
       ops.push_back(
           make_op(spec_ptr + "/securityContext/fsGroup", [](Allocator&) { return Value(kSidecarId); }));
+      if (member(*security, "fsGroupChangePolicy") == nullptr)
+        ops.push_back(make_op(spec_ptr + "/securityContext/fsGroupChangePolicy", change_policy));
+    }
 
     add_to_list(ops, spec_ptr + "/volumes", has_volumes,
                 {[&](Allocator& a) { return rings_volume(injection, a); },

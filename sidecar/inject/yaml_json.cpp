@@ -28,35 +28,60 @@ Error yaml_error(std::string_view source, const YAML::Mark& mark, const std::str
                        static_cast<std::size_t>(mark.column) + 1, what)};
 }
 
-// ---- YAML -> JSON: the YAML 1.2 core schema for plain scalars ----
+// ---- YAML -> JSON: plain scalars typed as kubectl types them ----
+// kubectl (sigs.k8s.io/yaml, go-yaml v2) reads YAML 1.1: yes/no/on/off/y/n are booleans, 0644 is
+// octal (a volume's defaultMode), digits may be separated by '_'. Typing by YAML 1.2 instead would
+// turn `defaultMode: 0644` into 644, which the API server refuses, and change what passes through.
 
 bool is_core_null(const std::string& s) {
   return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
 }
 
-// A plain scalar as the core schema types it.
-void resolve_plain(const std::string& s, rapidjson::Value& out, Allocator& allocator) {
-  static const std::regex decimal(R"([-+]?[0-9]+)");
-  static const std::regex octal(R"(0o[0-7]+)");
-  static const std::regex hex(R"(0x[0-9a-fA-F]+)");
+bool is_yaml11_true(const std::string& s) {
+  for (const char* t : {"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE"})
+    if (s == t) return true;
+  return false;
+}
+
+bool is_yaml11_false(const std::string& s) {
+  for (const char* f : {"n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE"})
+    if (s == f) return true;
+  return false;
+}
+
+// A plain scalar as go-yaml v2 types it (its resolve(): bool, null, int by strconv.ParseInt with
+// base prefixes 0b/0o/0x and a bare leading 0 for octal, float).
+void resolve_plain(const std::string& text, rapidjson::Value& out, Allocator& allocator) {
+  static const std::regex decimal(R"([-+]?(0|[1-9][0-9]*))");
+  static const std::regex octal(R"([-+]?0o?[0-7]+)");
+  static const std::regex hex(R"([-+]?0x[0-9a-fA-F]+)");
+  static const std::regex binary(R"([-+]?0b[01]+)");
   static const std::regex floating(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
   static const std::regex infinity(R"([-+]?\.(inf|Inf|INF))");
   static const std::regex not_a_number(R"(\.(nan|NaN|NAN))");
-  if (is_core_null(s)) {
+  if (is_core_null(text)) {
     out.SetNull();
-  } else if (s == "true" || s == "True" || s == "TRUE") {
-    out.SetBool(true);
-  } else if (s == "false" || s == "False" || s == "FALSE") {
-    out.SetBool(false);
-  } else if (std::regex_match(s, decimal) || std::regex_match(s, octal) || std::regex_match(s, hex)) {
+    return;
+  }
+  if (is_yaml11_true(text) || is_yaml11_false(text)) {
+    out.SetBool(is_yaml11_true(text));
+    return;
+  }
+  std::string s = text;  // numbers without the '_' separators 1.1 allows
+  if (s.find_first_of("0123456789") != std::string::npos) std::erase(s, '_');
+  const bool is_hex = std::regex_match(s, hex), is_binary = std::regex_match(s, binary);
+  const bool is_octal = std::regex_match(s, octal);  // a leading 0 and more digits: 0644, 0o644
+  if (std::regex_match(s, decimal) || is_octal || is_hex || is_binary) {
     const bool negative = s[0] == '-';
-    const int base = s.starts_with("0o") ? 8 : s.starts_with("0x") ? 16 : 10;
-    const char* digits = s.c_str() + (base == 10 ? 0 : 2);
+    const std::size_t sign = s[0] == '-' || s[0] == '+' ? 1 : 0;
+    const int base = is_hex ? 16 : is_binary ? 2 : is_octal ? 8 : 10;
+    const std::size_t prefix = is_hex || is_binary || (is_octal && s[sign + 1] == 'o') ? 2 : 0;
+    const char* digits = s.c_str() + sign + prefix;
     errno = 0;
     if (negative) {
-      const long long v = std::strtoll(digits, nullptr, base);
-      if (errno == 0) {
-        out.SetInt64(v);
+      const unsigned long long v = std::strtoull(digits, nullptr, base);
+      if (errno == 0 && v <= static_cast<unsigned long long>(std::numeric_limits<std::int64_t>::max())) {
+        out.SetInt64(-static_cast<std::int64_t>(v));
         return;
       }
     } else {
@@ -78,7 +103,7 @@ void resolve_plain(const std::string& s, rapidjson::Value& out, Allocator& alloc
   } else if (std::regex_match(s, not_a_number)) {
     out.SetDouble(std::numeric_limits<double>::quiet_NaN());
   } else {
-    out.SetString(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), allocator);
+    out.SetString(text.c_str(), static_cast<rapidjson::SizeType>(text.size()), allocator);
   }
 }
 

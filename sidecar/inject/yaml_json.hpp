@@ -14,7 +14,8 @@
 namespace shmlog::inject {
 
 // Every document of a YAML stream ('---'), empty ones skipped. Plain scalars are typed by the
-// YAML 1.2 core schema (null/~/empty, true/false, ints incl. 0x/0o, floats incl. .inf/.nan);
+// YAML 1.1 as kubectl reads it (null/~/empty; true/false/yes/no/on/off/y/n; ints incl.
+// 0x, 0b, 0o and octal 0644, with _ separators; floats incl. .inf/.nan);
 // quoted and block scalars stay strings; "<<" merge keys are applied. An error names `source`,
 // the line and the column.
 Result<std::vector<rapidjson::Document>> yaml_to_json(std::string_view text, std::string_view source);

@@ -22,7 +22,10 @@ namespace {
 
 // The API server sends a pod in an AdmissionReview: a big pod is some hundred KiB.
 constexpr std::size_t kMaxBody = 4 << 20;
-constexpr int kThreads = 16;
+// cpp-httplib gives each connection a thread, kept-alive idle ones too, and a review that waits
+// for a free thread past the API server's timeout lets its pod through without the sidecar
+// (fail-open). Several API servers each keep connections open: 64 threads, cheap while idle.
+constexpr int kThreads = 64;
 // The API server gives a webhook 5 s (timeoutSeconds in the MutatingWebhookConfiguration): a
 // client slower than that to send or read is cut off.
 constexpr int kTimeoutSeconds = 5;

@@ -1,5 +1,5 @@
-// YAML <-> JSON as `shmlog inject` reads and writes it: plain scalars typed by the YAML 1.2 core
-// schema, quoted ones kept as strings, and output that a YAML 1.1 reader (kubectl) reads back
+// YAML <-> JSON as `shmlog inject` reads and writes it: plain scalars typed by YAML 1.1 as kubectl
+// does, quoted ones kept as strings, and output that a YAML 1.1 reader (kubectl) reads back
 // as the same strings.
 #include "inject/yaml_json.hpp"
 
@@ -35,12 +35,12 @@ std::string round_trip(const std::string& s) {
 
 }  // namespace
 
-TEST_CASE("plain scalars are typed by the YAML 1.2 core schema, quoted ones stay strings") {
+TEST_CASE("plain scalars are typed as kubectl types them (YAML 1.1), quoted ones stay strings") {
   const auto doc =
       one("n1: null\nn2: ~\nn3:\nt: true\nf: False\ni: 42\nneg: -7\nhex: 0x1F\noct: 0o17\nfl: 1.5\nexp: 1e3\n"
           "inf: -.inf\nnan: .nan\nyes_word: yes\non_word: on\nq1: \"true\"\nq2: '42'\nblock: |\n  x\nstr: "
           "!!str 12\n"
-          "big: 18446744073709551615\n");
+          "big: 18446744073709551615\nmode: 0644\nbin: 0b101\nsep: 1_000\nnamed: web_1\nyn: n\n");
   CHECK(doc["n1"].IsNull());
   CHECK(doc["n2"].IsNull());
   CHECK(doc["n3"].IsNull());
@@ -54,8 +54,13 @@ TEST_CASE("plain scalars are typed by the YAML 1.2 core schema, quoted ones stay
   CHECK(doc["exp"].GetDouble() == 1000.0);
   CHECK(std::isinf(doc["inf"].GetDouble()));
   CHECK(std::isnan(doc["nan"].GetDouble()));
-  CHECK(std::string(doc["yes_word"].GetString()) == "yes");  // 1.2: not a boolean
-  CHECK(std::string(doc["on_word"].GetString()) == "on");
+  CHECK(doc["yes_word"].IsTrue());  // 1.1, as kubectl reads it: a boolean
+  CHECK(doc["on_word"].IsTrue());
+  CHECK(doc["yn"].IsFalse());
+  CHECK(doc["mode"].GetInt64() == 420);  // octal, as a volume's defaultMode is meant
+  CHECK(doc["bin"].GetInt64() == 5);
+  CHECK(doc["sep"].GetInt64() == 1000);
+  CHECK(std::string(doc["named"].GetString()) == "web_1");  // '_' goes only from numbers
   CHECK(std::string(doc["q1"].GetString()) == "true");
   CHECK(std::string(doc["q2"].GetString()) == "42");
   CHECK(std::string(doc["block"].GetString()) == "x\n");
