@@ -393,6 +393,17 @@ class Planner {
         ops.push_back(make_op(spec_ptr + "/securityContext/fsGroupChangePolicy", change_policy));
     }
 
+    // Room for the last drain when the pod stops. Kubernetes' default of 30 s is shared by the
+    // apps' shutdown and the sidecar's: an app that takes most of it leaves the sidecar (stopped
+    // after the apps, or by its preStop in legacy mode) too little for its --shutdown-deadline
+    // (20 s), and what it has not written is lost with the emptyDir. A pod that sets its own
+    // period keeps it: that is the owner's choice.
+    if (member(spec, "terminationGracePeriodSeconds") == nullptr) {
+      const int grace = injection.options.native ? kNativeGraceSeconds : kLegacyGraceSeconds;
+      ops.push_back(
+          make_op(spec_ptr + "/terminationGracePeriodSeconds", [grace](Allocator&) { return Value(grace); }));
+    }
+
     add_to_list(ops, spec_ptr + "/volumes", has_volumes,
                 {[&](Allocator& a) { return rings_volume(injection, a); },
                  [](Allocator& a) { return logs_volume(a); }});

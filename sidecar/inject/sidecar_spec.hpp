@@ -20,6 +20,10 @@ inline constexpr std::string_view kLogsVolume = "shmlog-logs";
 inline constexpr std::string_view kRingsPath = "/var/run/shmlog";  // SHMLOG_DIR's default
 inline constexpr std::string_view kLogsPath = "/var/log/shmlog";   // SHMLOG_OUT's default
 inline constexpr std::int64_t kSidecarId = 65532;  // the image's user and group; the pod's fsGroup
+// terminationGracePeriodSeconds for a pod that sets none: the sidecar's --shutdown-deadline (20 s)
+// after the apps' own shutdown (native), or after its wait-apps preStop (25 s, legacy).
+inline constexpr int kNativeGraceSeconds = 45;
+inline constexpr int kLegacyGraceSeconds = 50;
 
 // One injection's settings: the options with the workload's annotations applied.
 struct Injection {
