@@ -6,6 +6,7 @@
 #include "inject/pod_template.hpp"
 #include "inject/sidecar_spec.hpp"
 #include "inject/values.hpp"
+#include "settings/setting_rows.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -125,21 +126,6 @@ Status apply_overrides(const Value* annotations, InjectOptions& o) {
     o.native = *native;
   }
   return Ok{};
-}
-
-// The names in "a, b,c".
-std::vector<std::string> split_names(std::string_view text) {
-  std::vector<std::string> names;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const std::size_t end = std::min(text.find(',', start), text.size());
-    std::string_view name = text.substr(start, end - start);
-    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
-    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
-    if (!name.empty()) names.emplace_back(name);
-    start = end + 1;
-  }
-  return names;
 }
 
 // A list field of the pod spec: absent (nullptr), or a list of maps each with a string name.
@@ -350,7 +336,7 @@ class Planner {
       apps = all;
       return Ok{};
     }
-    const auto names = split_names(**chosen);
+    const auto names = sidecar::split_list(**chosen);
     if (names.empty())
       return Error{"annotation " + std::string(kAnnotationContainers) + " names no container"};
     for (const std::string& name : names)
